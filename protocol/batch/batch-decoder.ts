@@ -1,0 +1,112 @@
+import { ByteReader } from '../bytes.js';
+import { TamtamError } from '../errors.js';
+import { BATCH_BODY_VERSION, ColumnKind, MixedTag, type Batch, type Value } from './batch.js';
+import { daysToDate, secondsToStamp } from './civil-time.js';
+
+export interface BatchLimits {
+  maxRows: number;
+  maxColumns: number;
+  /** rows x columns: what decoding allocates, whatever the bytes say. */
+  maxCells: number;
+}
+
+export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxRows: 1_000_000, maxColumns: 2048, maxCells: 20_000_000 };
+
+const NAME_MAX = 255;
+
+function readMixed(r: ByteReader): Value {
+  const tag = r.u8('mixed tag');
+  switch (tag) {
+    case MixedTag.UInt: return r.varint('integer');
+    case MixedTag.NegInt: return -r.varint('integer');
+    case MixedTag.Float: return r.f64('float');
+    case MixedTag.String: return r.string('string');
+    case MixedTag.False: return false;
+    case MixedTag.True: return true;
+    case MixedTag.Bytes: return r.lbytes('bytes').slice();
+    default: throw new TamtamError('E_MALFORMED', `batch body: unknown mixed value tag ${tag}`);
+  }
+}
+
+function readBitmap(r: ByteReader, n: number, what: string): Uint8Array {
+  return r.bytes(Math.ceil(n / 8), what);
+}
+
+const bit = (map: Uint8Array, i: number) => (map[i >> 3] >> (i & 7)) & 1;
+
+/** Reads a column's present values, in order, checking each as it goes. */
+function readValues(r: ByteReader, kind: ColumnKind, count: number, column: string): Value[] {
+  const out: Value[] = new Array(count);
+  let acc = 0;
+  const delta = (what: string) => {
+    acc += r.svarint(what);
+    if (!Number.isSafeInteger(acc)) throw new TamtamError('E_MALFORMED', `batch body: column ${column} overflows`);
+    return acc;
+  };
+  for (let i = 0; i < count; i++) {
+    switch (kind) {
+      case ColumnKind.Int: out[i] = delta('integer'); break;
+      case ColumnKind.Float: out[i] = r.f64('float'); break;
+      case ColumnKind.String: out[i] = r.string('string'); break;
+      case ColumnKind.Bytes: out[i] = r.lbytes('bytes').slice(); break;
+      case ColumnKind.Mixed: out[i] = readMixed(r); break;
+      case ColumnKind.Date: {
+        const d = daysToDate(delta('date'));
+        if (d === undefined) throw new TamtamError('E_MALFORMED', `batch body: column ${column} holds a date out of range`);
+        out[i] = d;
+        break;
+      }
+      case ColumnKind.Timestamp: {
+        const s = secondsToStamp(delta('timestamp'));
+        if (s === undefined) throw new TamtamError('E_MALFORMED', `batch body: column ${column} holds a timestamp out of range`);
+        out[i] = s;
+        break;
+      }
+      default: throw new TamtamError('E_MALFORMED', `batch body: column ${column} has unknown kind ${kind}`);
+    }
+  }
+  return out;
+}
+
+/** Decodes a batch body; never trusts counts further than `limits` and the bytes present. */
+export function decodeBatch(body: Uint8Array, limits: BatchLimits = DEFAULT_BATCH_LIMITS): Batch {
+  const r = new ByteReader(body, 'batch body');
+  const version = r.u8('body version');
+  if (version !== BATCH_BODY_VERSION) throw new TamtamError('E_BAD_VERSION', `batch body version ${version} is not supported (this build reads ${BATCH_BODY_VERSION}); upgrade Tamtam`);
+  const table = r.string('table name', NAME_MAX);
+  const nRows = r.varint('row count');
+  const nCols = r.varint('column count');
+  if (nRows > limits.maxRows || nCols > limits.maxColumns || nRows * nCols > limits.maxCells) {
+    throw new TamtamError('E_TOO_LARGE', `batch body claims ${nRows} rows x ${nCols} columns, over the limits (${limits.maxRows} rows, ${limits.maxColumns} columns, ${limits.maxCells} cells)`);
+  }
+  const columns: string[] = [];
+  const rows: Value[][] = Array.from({ length: nRows }, () => new Array<Value>(nCols).fill(null));
+  const seen = new Set<string>();
+  for (let c = 0; c < nCols; c++) {
+    const name = r.string('column name', NAME_MAX);
+    if (seen.has(name)) throw new TamtamError('E_MALFORMED', `batch body: column ${name} appears twice`);
+    seen.add(name);
+    columns.push(name);
+    const kind = r.u8('column kind') as ColumnKind;
+    const hasNulls = r.u8('null flag');
+    if (hasNulls > 1) throw new TamtamError('E_MALFORMED', `batch body: column ${name} has a bad null flag`);
+    if (kind === ColumnKind.AllNull) {
+      if (hasNulls) throw new TamtamError('E_MALFORMED', `batch body: all-null column ${name} has a bitmap`);
+      continue;
+    }
+    const present = hasNulls ? readBitmap(r, nRows, 'null bitmap') : undefined;
+    let count = nRows;
+    if (present) {
+      count = 0;
+      for (let i = 0; i < nRows; i++) count += bit(present, i);
+    }
+    let values: Value[];
+    if (kind === ColumnKind.Bool) {
+      const map = readBitmap(r, count, 'booleans');
+      values = Array.from({ length: count }, (_, i) => bit(map, i) === 1);
+    } else values = readValues(r, kind, count, name);
+    for (let i = 0, k = 0; i < nRows; i++) if (!present || bit(present, i)) rows[i][c] = values[k++];
+  }
+  r.end();
+  return { table, columns, rows };
+}
