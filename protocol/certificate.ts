@@ -1,7 +1,7 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { asn1, Class, Type, OID, children, parseDer, primitive, toDer, binaryToBytes, type Asn1 } from './asn1.js';
 import { TamtamError } from './errors.js';
-import { pemDecode, pemEncode } from './pem.js';
+import { isArmoured, pemDecode, pemEncode } from './pem.js';
 
 /** What the SDC code needs from a certificate, read once. */
 export interface Certificate {
@@ -48,7 +48,7 @@ function readCn(name: Asn1): string | undefined {
 export function parseCertificate(input: Uint8Array | string): Certificate {
   let der: Uint8Array;
   if (typeof input === 'string') der = pemDecode(input, 'CERTIFICATE').der;
-  else if (Buffer.from(input.subarray(0, 11)).toString('latin1') === '-----BEGIN ') der = pemDecode(Buffer.from(input).toString('utf8'), 'CERTIFICATE').der;
+  else if (isArmoured(input)) der = pemDecode(Buffer.from(input).toString('utf8'), 'CERTIFICATE').der;
   else der = input;
   try {
     const x509 = new X509Certificate(der);

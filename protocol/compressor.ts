@@ -4,7 +4,13 @@ import { TamtamError } from './errors.js';
 import type { Dictionary } from './dictionary.js';
 
 export const DEFAULT_LEVEL = 9;
-const CACHE_MAX = 16;
+const CACHE_MAX = 4;
+/**
+ * zstd-codec runs in a fixed 16 MiB WebAssembly heap that aborts for good when
+ * full; 1 MiB bodies (about 2,000 acts) leave room for contexts and cached
+ * dictionaries at every level, so nothing larger is handed to it.
+ */
+export const MAX_BODY_SIZE = 1024 * 1024;
 
 /**
  * zstd through zstd-codec (WebAssembly). Its heap is small and not garbage
@@ -40,6 +46,8 @@ export class Compressor {
   }
 
   compress(raw: Uint8Array, dictionary?: Dictionary, level = DEFAULT_LEVEL): Uint8Array {
+    if (raw.length > MAX_BODY_SIZE) throw new TamtamError('E_TOO_LARGE', `a body of ${raw.length} bytes is over the ${MAX_BODY_SIZE}-byte limit of one SDC; split the batch`);
+    if (!Number.isInteger(level) || level < 1 || level > 19) throw new TamtamError('E_BAD_INPUT', `zstd level ${level} is not a whole number from 1 to 19`);
     const out = dictionary
       ? this.simple.compressUsingDict(raw, this.cached(this.cdicts, `${dictionary.id}:${level}`, () => new this.zstd.Dict.Compression(dictionary.content, level)))
       : this.simple.compress(raw, level);
@@ -53,6 +61,7 @@ export class Compressor {
    * decompression bomb costs nothing.
    */
   decompress(compressed: Uint8Array, expectedSize: number, maxSize: number, dictionary?: Dictionary): Uint8Array {
+    maxSize = Math.min(maxSize, MAX_BODY_SIZE);
     if (expectedSize > maxSize) throw new TamtamError('E_TOO_LARGE', `body would inflate to ${expectedSize} bytes, over the limit of ${maxSize}`);
     const declared = compressed.length >= 4 ? this.generic.contentSize(compressed) : null;
     if (declared === null) throw new TamtamError('E_DECOMPRESS', 'the compressed body is not a zstd frame with a stated size');

@@ -8,9 +8,11 @@ export interface BatchLimits {
   maxColumns: number;
   /** rows x columns: what decoding allocates, whatever the bytes say. */
   maxCells: number;
+  /** Characters that Enum and Words values may expand to: tables let a few bytes name a long string many times. */
+  maxExpanded: number;
 }
 
-export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxRows: 1_000_000, maxColumns: 2048, maxCells: 20_000_000 };
+export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxRows: 1_000_000, maxColumns: 2048, maxCells: 20_000_000, maxExpanded: 256 * 1024 * 1024 };
 
 const NAME_MAX = 255;
 
@@ -34,8 +36,54 @@ function readBitmap(r: ByteReader, n: number, what: string): Uint8Array {
 
 const bit = (map: Uint8Array, i: number) => (map[i >> 3] >> (i & 7)) & 1;
 
+interface Expansion {
+  words: string[];
+  left: number;
+}
+
+function spend(budget: Expansion, n: number, column: string): void {
+  budget.left -= n;
+  if (budget.left < 0) throw new TamtamError('E_TOO_LARGE', `batch body: column ${column} expands past the limit on decoded text`);
+}
+
+function readEnum(r: ByteReader, count: number, column: string, budget: Expansion): Value[] {
+  const n = r.varint('enum size');
+  if (n > count || n > r.remaining) throw new TamtamError('E_MALFORMED', `batch body: column ${column} has an enum of ${n} values for ${count}`);
+  const table: string[] = [];
+  for (let i = 0; i < n; i++) table.push(r.string('enum value'));
+  const out: Value[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const s = table[r.varint('enum index')];
+    if (s === undefined) throw new TamtamError('E_MALFORMED', `batch body: column ${column} has an enum index out of range`);
+    spend(budget, s.length, column);
+    out[i] = s;
+  }
+  return out;
+}
+
+function readWords(r: ByteReader, count: number, column: string, budget: Expansion): Value[] {
+  const out: Value[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const n = r.varint('word count');
+    if (n === 0 || n > r.remaining) throw new TamtamError('E_MALFORMED', `batch body: column ${column} has a value of ${n} words`);
+    const parts: string[] = new Array(n);
+    let size = n - 1;
+    for (let k = 0; k < n; k++) {
+      const w = budget.words[r.varint('word index')];
+      if (w === undefined) throw new TamtamError('E_MALFORMED', `batch body: column ${column} names a word out of range`);
+      parts[k] = w;
+      size += w.length;
+    }
+    spend(budget, size, column);
+    out[i] = parts.join(' ');
+  }
+  return out;
+}
+
 /** Reads a column's present values, in order, checking each as it goes. */
-function readValues(r: ByteReader, kind: ColumnKind, count: number, column: string): Value[] {
+function readValues(r: ByteReader, kind: ColumnKind, count: number, column: string, budget: Expansion): Value[] {
+  if (kind === ColumnKind.Enum) return readEnum(r, count, column, budget);
+  if (kind === ColumnKind.Words) return readWords(r, count, column, budget);
   const out: Value[] = new Array(count);
   let acc = 0;
   const delta = (what: string) => {
@@ -79,6 +127,10 @@ export function decodeBatch(body: Uint8Array, limits: BatchLimits = DEFAULT_BATC
   if (nRows > limits.maxRows || nCols > limits.maxColumns || nRows * nCols > limits.maxCells) {
     throw new TamtamError('E_TOO_LARGE', `batch body claims ${nRows} rows x ${nCols} columns, over the limits (${limits.maxRows} rows, ${limits.maxColumns} columns, ${limits.maxCells} cells)`);
   }
+  const nWords = r.varint('word count');
+  if (nWords > r.remaining) throw new TamtamError('E_MALFORMED', `batch body claims ${nWords} words in ${r.remaining} bytes`);
+  const budget: Expansion = { words: [], left: limits.maxExpanded };
+  for (let i = 0; i < nWords; i++) budget.words.push(r.string('word'));
   const columns: string[] = [];
   const rows: Value[][] = Array.from({ length: nRows }, () => new Array<Value>(nCols).fill(null));
   const seen = new Set<string>();
@@ -104,7 +156,7 @@ export function decodeBatch(body: Uint8Array, limits: BatchLimits = DEFAULT_BATC
     if (kind === ColumnKind.Bool) {
       const map = readBitmap(r, count, 'booleans');
       values = Array.from({ length: count }, (_, i) => bit(map, i) === 1);
-    } else values = readValues(r, kind, count, name);
+    } else values = readValues(r, kind, count, name, budget);
     for (let i = 0, k = 0; i < nRows; i++) if (!present || bit(present, i)) rows[i][c] = values[k++];
   }
   r.end();

@@ -19,6 +19,10 @@ export const enum ColumnKind {
   Bool = 6,
   Bytes = 7,
   Mixed = 8,
+  /** Few distinct strings: a table of them, then one index per value. */
+  Enum = 9,
+  /** Strings of recurring words (names, places): word indexes into the batch's word table. */
+  Words = 10,
 }
 
 /** Tags of values in a Mixed column. */

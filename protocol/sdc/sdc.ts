@@ -4,7 +4,7 @@ import type { Certificate } from '../certificate.js';
 import type { CertId } from '../cms/cert-id.js';
 import { envelopeData, openEnvelope, type RandomBytes } from '../cms/enveloped-data.js';
 import { signData, verifySignedData } from '../cms/signed-data.js';
-import type { Compressor } from '../compressor.js';
+import { MAX_BODY_SIZE, type Compressor } from '../compressor.js';
 import type { Dictionary } from '../dictionary.js';
 import { TamtamError } from '../errors.js';
 import { FLAG_ZSTD, SDC_VERSION, decodeHeader, encodeHeader, type SdcHeader, type SdcKindCode } from './sdc-header.js';
@@ -42,8 +42,9 @@ export interface OpenedSdc {
   signer: Certificate;
 }
 
-export const DEFAULT_MAX_BODY = 64 * 1024 * 1024;
-export const DEFAULT_MAX_SDC = 64 * 1024 * 1024;
+export const DEFAULT_MAX_BODY = MAX_BODY_SIZE;
+/** A body at the cap, compressed, signed and enveloped, is well under this. */
+export const DEFAULT_MAX_SDC = 2 * MAX_BODY_SIZE;
 
 const defaultRandom: RandomBytes = (n) => new Uint8Array(randomBytes(n));
 

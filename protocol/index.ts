@@ -1,0 +1,17 @@
+export * from './errors.js';
+export * from './bytes.js';
+export * from './pem.js';
+export * from './certificate.js';
+export * from './batch/batch.js';
+export { encodeBatch } from './batch/batch-encoder.js';
+export { decodeBatch, DEFAULT_BATCH_LIMITS, type BatchLimits } from './batch/batch-decoder.js';
+export * from './compressor.js';
+export * from './dictionary.js';
+export * from './cms/cert-id.js';
+export { envelopeData, openEnvelope, inspectEnvelope, type EnvelopeInfo, type RandomBytes } from './cms/enveloped-data.js';
+export { signData, verifySignedData, type VerifiedContent } from './cms/signed-data.js';
+export * from './sdc/sdc-header.js';
+export * from './sdc/sdc.js';
+export * from './sdc/receipt.js';
+export * from './sdc/json-body.js';
+export * from './sdc/armour.js';

@@ -1,0 +1,71 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { argv } from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { parseJsonLines } from '../common/read-input.js';
+import {
+  SdcKind, batchFromObjects, certMatches, decodeBatch, encodeBatch, loadCompressor, openSdc, sealSdc, trainDictionary, type Value,
+} from '../protocol/index.js';
+import { makeTestPki } from '../test/helpers/test-pki.js';
+
+/**
+ * Packs 100-record SDCs the way an agent does and prints what crosses a link
+ * per act, then how fast one core packs and opens them. The dictionary is
+ * trained on acts generated with another seed for another centre, never on
+ * the acts measured.
+ */
+const BATCH = 100;
+const sharedData = fileURLToPath(new URL('../../../shared/data/', import.meta.url));
+
+function trainingRows(table: string, explicit: string | undefined): { rows: Record<string, Value>[]; source: string } {
+  if (explicit) return { rows: parseJsonLines(readFileSync(explicit, 'utf8'), explicit), source: explicit };
+  const gen = `${sharedData}gen-acts.mjs`;
+  if (!existsSync(gen)) throw new Error(`no --train file and no generator at ${gen}`);
+  const text = execFileSync(process.execPath, [gen, '--table', table, '--count', '2000', '--seed', '4242', '--centre', 'CM-LT-DLA-0042'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return { rows: parseJsonLines(text, 'generated training acts'), source: `gen-acts.mjs --seed 4242 --centre CM-LT-DLA-0042 (${table})` };
+}
+
+function option(name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+const input = argv.slice(2).find((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--')) ?? `${sharedData}births-5k.jsonl`;
+const table = option('table') ?? (input.match(/(births|deaths|marriages)/)?.[1] ?? 'births');
+const level = option('level') ? Number(option('level')) : undefined;
+const rows = parseJsonLines(readFileSync(input, 'utf8'), input);
+const training = trainingRows(table, option('train'));
+const dictionary = trainDictionary(batchFromObjects(table, training.rows));
+const pki = makeTestPki();
+const compressor = await loadCompressor();
+const sender = 'CM-CE-YDE-0001';
+// MQTT 3.1.1 PUBLISH at QoS 1 (fixed header, topic, packet id) up and its 4-byte PUBACK down.
+const topicBytes = Buffer.byteLength(`tamtam/${sender}/up`);
+const mqttOverhead = (payload: number) => 1 + (payload + topicBytes + 4 < 128 ? 1 : payload + topicBytes + 4 < 16384 ? 2 : 3) + 2 + topicBytes + 2 + 4;
+
+const batches = [];
+for (let i = 0; i < rows.length; i += BATCH) batches.push(batchFromObjects(table, rows.slice(i, i + BATCH)));
+
+const t0 = process.hrtime.bigint();
+const sdcs = batches.map((b, i) => sealSdc(compressor, encodeBatch(b), {
+  kind: SdcKind.data, sender, sequence: BigInt(i + 1), count: b.rows.length, signerKey: pki.centre.key, signerCert: pki.centre.cert, recipientCert: pki.hub.cert, dictionary, level,
+}));
+const t1 = process.hrtime.bigint();
+const opened = sdcs.map((sdc) => decodeBatch(openSdc(compressor, sdc, {
+  recipientKey: pki.hub.key, recipientCert: pki.hub.cert, resolveSigner: (id) => (certMatches(pki.centre.cert, id) ? pki.centre.cert : undefined), resolveDictionary: (id) => (id === dictionary.id ? dictionary : undefined),
+}).body));
+const t2 = process.hrtime.bigint();
+
+for (let i = 0; i < batches.length; i++) {
+  if (JSON.stringify(opened[i].rows) !== JSON.stringify(batches[i].rows)) throw new Error(`batch ${i} did not round-trip`);
+}
+const sdcBytes = sdcs.reduce((n, s) => n + s.length, 0);
+const wireBytes = sdcs.reduce((n, s) => n + s.length + mqttOverhead(s.length), 0);
+const jsonBytes = rows.reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r)) + 1, 0);
+const secs = (a: bigint, b: bigint) => Number(b - a) / 1e9;
+console.log(`input=${input} acts=${rows.length} table=${table} batch=${BATCH} dictionary=${dictionary.content.length}B trained_on="${training.source}"`);
+console.log(`json_bytes_per_act=${(jsonBytes / rows.length).toFixed(1)}`);
+console.log(`sdc_bytes_per_act=${(sdcBytes / rows.length).toFixed(1)}`);
+console.log(`bytes_per_act=${(wireBytes / rows.length).toFixed(1)}`);
+console.log(`pack_acts_per_s=${Math.round(rows.length / secs(t0, t1))}`);
+console.log(`open_acts_per_s=${Math.round(rows.length / secs(t1, t2))}`);
