@@ -1,27 +1,26 @@
 import { TamtamError } from './errors.js';
 
-const utf8 = new TextEncoder();
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+import { isUtf8 } from 'node:buffer';
 
 /** A growable buffer for building binary layouts (big-endian fixed ints, LEB128 varints). */
 export class ByteWriter {
-  private buf: Uint8Array;
+  private buf: Buffer;
   private view: DataView;
   length = 0;
 
   constructor(initial = 1024) {
-    this.buf = new Uint8Array(initial);
-    this.view = new DataView(this.buf.buffer);
+    this.buf = Buffer.alloc(Math.max(16, initial));
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 
   private room(n: number): void {
     if (this.length + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.length + n) size *= 2;
-    const next = new Uint8Array(size);
+    const next = Buffer.alloc(size);
     next.set(this.buf.subarray(0, this.length));
     this.buf = next;
-    this.view = new DataView(next.buffer);
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
   }
 
   u8(v: number): this {
@@ -81,10 +80,28 @@ export class ByteWriter {
     return this;
   }
 
-  /** varint length, then UTF-8 bytes. */
+  /** varint length, then UTF-8 bytes. Short ASCII, most of a centre's text, is copied without the encoder. */
   string(s: string): this {
-    const b = utf8.encode(s);
-    return this.varint(b.length).bytes(b);
+    const n = s.length;
+    if (n < 128) {
+      this.room(n + 1);
+      const start = this.length + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        this.buf[start + i] = c;
+      }
+      if (i === n) {
+        this.buf[this.length] = n;
+        this.length = start + n;
+        return this;
+      }
+    }
+    const bytes = Buffer.byteLength(s, 'utf8');
+    this.varint(bytes).room(bytes);
+    this.length += this.buf.write(s, this.length, bytes, 'utf8');
+    return this;
   }
 
   /** varint length, then raw bytes. */
@@ -93,17 +110,21 @@ export class ByteWriter {
   }
 
   finish(): Uint8Array {
-    return this.buf.slice(0, this.length);
+    const out = new Uint8Array(this.length);
+    out.set(this.buf.subarray(0, this.length));
+    return out;
   }
 }
 
 /** Bounds-checked reader: every read past the end is E_TRUNCATED, every bad value E_MALFORMED naming `what`. */
 export class ByteReader {
   private readonly view: DataView;
+  private readonly text: Buffer;
   pos = 0;
 
   constructor(readonly buf: Uint8Array, private readonly what: string) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   get remaining(): number {
@@ -183,12 +204,22 @@ export class ByteReader {
   }
 
   string(field: string, max = Infinity): string {
-    const b = this.lbytes(field, max);
-    try {
-      return utf8Strict.decode(b);
-    } catch (e) {
-      throw new TamtamError('E_MALFORMED', `${this.what}: ${field} is not valid UTF-8`, { cause: e });
+    const n = this.varint(field);
+    if (n > max) throw new TamtamError('E_TOO_LARGE', `${this.what}: ${field} claims ${n} bytes, at most ${max} allowed`);
+    this.need(n, field);
+    const start = this.pos;
+    const end = start + n;
+    this.pos = end;
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      if (this.buf[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
     }
+    if (ascii) return this.text.toString('latin1', start, end);
+    if (!isUtf8(this.buf.subarray(start, end))) throw new TamtamError('E_MALFORMED', `${this.what}: ${field} is not valid UTF-8`);
+    return this.text.toString('utf8', start, end);
   }
 
   end(): void {

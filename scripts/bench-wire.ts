@@ -4,7 +4,7 @@ import { argv } from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { parseJsonLines } from '../common/read-input.js';
 import {
-  SdcKind, batchFromObjects, certMatches, decodeBatch, encodeBatch, loadCompressor, openSdc, sealSdc, trainDictionary, type Value,
+  DEFAULT_LEVEL, SdcKind, batchFromObjects, type Batch, type CertId, certMatches, decodeBatch, encodeBatch, loadCompressor, openSdc, sealSdc, trainDictionary, type Value,
 } from '../protocol/index.js';
 import { makeTestPki } from '../test/helpers/test-pki.js';
 
@@ -43,29 +43,46 @@ const sender = 'CM-CE-YDE-0001';
 const topicBytes = Buffer.byteLength(`tamtam/${sender}/up`);
 const mqttOverhead = (payload: number) => 1 + (payload + topicBytes + 4 < 128 ? 1 : payload + topicBytes + 4 < 16384 ? 2 : 3) + 2 + topicBytes + 2 + 4;
 
-const batches = [];
+const batches: Batch[] = [];
 for (let i = 0; i < rows.length; i += BATCH) batches.push(batchFromObjects(table, rows.slice(i, i + BATCH)));
 
-const t0 = process.hrtime.bigint();
-const sdcs = batches.map((b, i) => sealSdc(compressor, encodeBatch(b), {
+const sealAll = () => batches.map((b, i) => sealSdc(compressor, encodeBatch(b), {
   kind: SdcKind.data, sender, sequence: BigInt(i + 1), count: b.rows.length, signerKey: pki.centre.key, signerCert: pki.centre.cert, recipientCert: pki.hub.cert, dictionary, level,
 }));
-const t1 = process.hrtime.bigint();
-const opened = sdcs.map((sdc) => decodeBatch(openSdc(compressor, sdc, {
-  recipientKey: pki.hub.key, recipientCert: pki.hub.cert, resolveSigner: (id) => (certMatches(pki.centre.cert, id) ? pki.centre.cert : undefined), resolveDictionary: (id) => (id === dictionary.id ? dictionary : undefined),
-}).body));
-const t2 = process.hrtime.bigint();
+const openOptions = {
+  recipientKey: pki.hub.key, recipientCert: pki.hub.cert,
+  resolveSigner: (id: CertId) => (certMatches(pki.centre.cert, id) ? pki.centre.cert : undefined),
+  resolveDictionary: (id: number) => (id === dictionary.id ? dictionary : undefined),
+};
+const openAll = (sdcs: Uint8Array[]) => sdcs.map((sdc) => decodeBatch(openSdc(compressor, sdc, openOptions).body));
 
-for (let i = 0; i < batches.length; i++) {
-  if (JSON.stringify(opened[i].rows) !== JSON.stringify(batches[i].rows)) throw new Error(`batch ${i} did not round-trip`);
+/** Seconds for one call; the first round of each is a warm-up for the JIT and is not counted. */
+function timed<T>(f: () => T): [T, number] {
+  const t = process.hrtime.bigint();
+  const r = f();
+  return [r, Number(process.hrtime.bigint() - t) / 1e9];
 }
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ROUNDS = 3;
+let sdcs = sealAll();
+openAll(sdcs);
+const packSecs: number[] = [];
+const openSecs: number[] = [];
+let opened: ReturnType<typeof openAll> = [];
+for (let r = 0; r < ROUNDS; r++) {
+  let s: number;
+  [sdcs, s] = timed(sealAll);
+  packSecs.push(s);
+  [opened, s] = timed(() => openAll(sdcs));
+  openSecs.push(s);
+}
+
 const sdcBytes = sdcs.reduce((n, s) => n + s.length, 0);
 const wireBytes = sdcs.reduce((n, s) => n + s.length + mqttOverhead(s.length), 0);
 const jsonBytes = rows.reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r)) + 1, 0);
-const secs = (a: bigint, b: bigint) => Number(b - a) / 1e9;
-console.log(`input=${input} acts=${rows.length} table=${table} batch=${BATCH} dictionary=${dictionary.content.length}B trained_on="${training.source}"`);
+console.log(`input=${input} acts=${rows.length} table=${table} batch=${BATCH} level=${level ?? DEFAULT_LEVEL} rounds=${ROUNDS}+1 warm-up dictionary=${dictionary.content.length}B trained_on="${training.source}"`);
 console.log(`json_bytes_per_act=${(jsonBytes / rows.length).toFixed(1)}`);
 console.log(`sdc_bytes_per_act=${(sdcBytes / rows.length).toFixed(1)}`);
 console.log(`bytes_per_act=${(wireBytes / rows.length).toFixed(1)}`);
-console.log(`pack_acts_per_s=${Math.round(rows.length / secs(t0, t1))}`);
-console.log(`open_acts_per_s=${Math.round(rows.length / secs(t1, t2))}`);
+console.log(`pack_acts_per_s=${Math.round(rows.length / median(packSecs))}`);
+console.log(`open_acts_per_s=${Math.round(rows.length / median(openSecs))}`);

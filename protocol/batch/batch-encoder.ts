@@ -12,49 +12,74 @@ const WORDS_SHARE = 0.5;
 
 const isDeltaInt = (v: number) => Number.isSafeInteger(v) && Math.abs(v) <= DELTA_SAFE && !Object.is(v, -0);
 
+/** A column's kind and what analysing it already computed, so nothing is parsed twice. */
+interface ColumnPlan {
+  kind: ColumnKind;
+  /** Int, Date and Timestamp values as integers. */
+  ints?: number[];
+  /** Enum: distinct values in order of first use. */
+  table?: Set<string>;
+  /** Words: each value split on single spaces. */
+  splits?: string[][];
+}
+
 /** Picks the densest kind that represents every non-null value of a column exactly. */
-function chooseKind(values: Value[]): ColumnKind {
-  let ints = true, floats = true, dates = true, stamps = true, strings = true, bools = true, bytes = true, any = false;
-  for (const v of values) {
-    if (v === null) continue;
-    any = true;
+function planColumn(present: Value[]): ColumnPlan {
+  if (present.length === 0) return { kind: ColumnKind.AllNull };
+  let ints = true, floats = true, strings = true, bools = true, bytes = true;
+  let dates: number[] | undefined = [];
+  let stamps: number[] | undefined = [];
+  for (const v of present) {
     const t = typeof v;
     if (t === 'number') {
-      strings = dates = stamps = bools = bytes = false;
+      strings = bools = bytes = false;
+      dates = stamps = undefined;
       if (ints && !isDeltaInt(v as number)) ints = false;
     } else {
       ints = floats = false;
       if (t === 'string') {
         bools = bytes = false;
         const s = v as string;
-        if (dates && (s.length !== 10 || dateToDays(s) === undefined)) dates = false;
-        if (stamps && (s.length !== 20 || stampToSeconds(s) === undefined)) stamps = false;
+        if (dates) {
+          const d = s.length === 10 ? dateToDays(s) : undefined;
+          if (d === undefined) dates = undefined;
+          else dates.push(d);
+        }
+        if (stamps) {
+          const d = s.length === 20 ? stampToSeconds(s) : undefined;
+          if (d === undefined) stamps = undefined;
+          else stamps.push(d);
+        }
       } else {
-        strings = dates = stamps = false;
+        strings = false;
+        dates = stamps = undefined;
         if (t === 'boolean') bytes = false;
         else if (v instanceof Uint8Array) bools = false;
         else throw new TamtamError('E_BAD_INPUT', `a value of type ${t} cannot be sent; use null, boolean, number, string or bytes`);
       }
     }
-    if (!ints && !floats && !dates && !stamps && !strings && !bools && !bytes) return ColumnKind.Mixed;
+    if (!ints && !floats && !dates && !stamps && !strings && !bools && !bytes) return { kind: ColumnKind.Mixed };
   }
-  if (!any) return ColumnKind.AllNull;
-  if (ints) return ColumnKind.Int;
-  if (floats) return ColumnKind.Float;
-  if (dates) return ColumnKind.Date;
-  if (stamps) return ColumnKind.Timestamp;
-  if (strings) return refineStrings(values);
-  if (bools) return ColumnKind.Bool;
-  return ColumnKind.Bytes;
+  if (ints) return { kind: ColumnKind.Int, ints: present as number[] };
+  if (floats) return { kind: ColumnKind.Float };
+  if (dates) return { kind: ColumnKind.Date, ints: dates };
+  if (stamps) return { kind: ColumnKind.Timestamp, ints: stamps };
+  if (strings) return planStrings(present as string[]);
+  return { kind: bools ? ColumnKind.Bool : ColumnKind.Bytes };
 }
 
-function refineStrings(values: Value[]): ColumnKind {
-  const present = values.filter((v) => v !== null) as string[];
-  if (new Set(present).size <= present.length * ENUM_SHARE) return ColumnKind.Enum;
+function planStrings(present: string[]): ColumnPlan {
+  const table = new Set(present);
+  if (table.size <= present.length * ENUM_SHARE) return { kind: ColumnKind.Enum, table };
   const words = new Set<string>();
   let total = 0;
-  for (const s of present) for (const w of s.split(' ')) { words.add(w); total++; }
-  return words.size <= total * WORDS_SHARE ? ColumnKind.Words : ColumnKind.String;
+  const splits = present.map((s) => {
+    const parts = s.split(' ');
+    for (const w of parts) words.add(w);
+    total += parts.length;
+    return parts;
+  });
+  return words.size <= total * WORDS_SHARE ? { kind: ColumnKind.Words, splits } : { kind: ColumnKind.String };
 }
 
 function writeMixed(w: ByteWriter, v: Value): void {
@@ -66,10 +91,9 @@ function writeMixed(w: ByteWriter, v: Value): void {
   else w.u8(MixedTag.Bytes).lbytes(v as Uint8Array);
 }
 
-function writeDeltas(w: ByteWriter, present: Value[], toInt: (v: Value) => number): void {
+function writeDeltas(w: ByteWriter, ints: number[]): void {
   let prev = 0;
-  for (const v of present) {
-    const n = toInt(v);
+  for (const n of ints) {
     w.svarint(n - prev);
     prev = n;
   }
@@ -99,28 +123,29 @@ class WordTable {
   }
 }
 
-function writeColumn(w: ByteWriter, kind: ColumnKind, present: Value[], words: WordTable): void {
-  switch (kind) {
+function writeColumn(w: ByteWriter, plan: ColumnPlan, present: Value[], words: WordTable): void {
+  switch (plan.kind) {
     case ColumnKind.AllNull: return;
-    case ColumnKind.Int: return writeDeltas(w, present, (v) => v as number);
-    case ColumnKind.Date: return writeDeltas(w, present, (v) => dateToDays(v as string)!);
-    case ColumnKind.Timestamp: return writeDeltas(w, present, (v) => stampToSeconds(v as string)!);
+    case ColumnKind.Int:
+    case ColumnKind.Date:
+    case ColumnKind.Timestamp: return writeDeltas(w, plan.ints!);
     case ColumnKind.Float: for (const v of present) w.f64(v as number); return;
     case ColumnKind.String: for (const v of present) w.string(v as string); return;
     case ColumnKind.Bytes: for (const v of present) w.lbytes(v as Uint8Array); return;
     case ColumnKind.Bool: return writeBitmap(w, present.length, (i) => present[i] === true);
     case ColumnKind.Mixed: for (const v of present) writeMixed(w, v); return;
     case ColumnKind.Enum: {
-      const table = [...new Set(present as string[])];
-      const index = new Map(table.map((s, i) => [s, i]));
-      w.varint(table.length);
-      for (const s of table) w.string(s);
+      const index = new Map<string, number>();
+      w.varint(plan.table!.size);
+      for (const s of plan.table!) {
+        index.set(s, index.size);
+        w.string(s);
+      }
       for (const v of present) w.varint(index.get(v as string)!);
       return;
     }
     case ColumnKind.Words:
-      for (const v of present) {
-        const parts = (v as string).split(' ');
+      for (const parts of plan.splits!) {
         w.varint(parts.length);
         for (const p of parts) w.varint(words.id(p));
       }
@@ -149,13 +174,13 @@ export function encodeBatch(batch: Batch): Uint8Array {
       values[r] = v;
       if (v !== null) present.push(v);
     }
-    const kind = chooseKind(values);
-    cols.string(columns[c]).u8(kind);
-    if (present.length < rows.length && kind !== ColumnKind.AllNull) {
+    const plan = planColumn(present);
+    cols.string(columns[c]).u8(plan.kind);
+    if (present.length < rows.length && plan.kind !== ColumnKind.AllNull) {
       cols.u8(1);
       writeBitmap(cols, rows.length, (i) => values[i] !== null);
     } else cols.u8(0);
-    writeColumn(cols, kind, present, words);
+    writeColumn(cols, plan, present, words);
   }
   const head = new ByteWriter(256);
   head.u8(BATCH_BODY_VERSION).string(table).varint(rows.length).varint(columns.length).varint(words.words.length);
