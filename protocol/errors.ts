@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'E_CERT_EXPIRED'
   | 'E_UNTRUSTED_CERT'
   | 'E_BAD_KEY'
+  | 'E_BAD_TOKEN' | 'E_SUSPENDED'
   // usage and environment
   | 'E_USAGE'
   | 'E_BAD_INPUT'

@@ -268,6 +268,35 @@ for (const fx of [sqliteFixture(), postgresFixture()]) {
     t.is((await source.countByStatus(table))[1], 2);
   });
 
+  withSource('readRows gives the current values of the given numeros whatever their status, numero ascending', async (t, { source, table, centre }) => {
+    const all = sampleAfterSetup().map((r) => fx.expected(r));
+    const rows = await source.readRows(table, [9, 3, 2, 999_999, 3, 5]);
+    t.deepEqual(rows.map((r) => r.numero), [2, 3, 5, 9]);
+    t.deepEqual(rows.map((r) => r.values), [2, 3, 5, 9].map((n) => all.find((r) => r.numero === n)));
+    t.deepEqual(rows.map((r) => r.values.status), [2, 1, 0, 4]);
+    await centre.set(table, 2, 'status', 3);
+    t.is((await source.readRows(table, [2]))[0]!.values.status, 3, 'a status changed behind the agent is read as it is now');
+    t.deepEqual(await source.readRows(table, []), []);
+    const many = all.map((r) => r.numero as number);
+    const absent = Array.from({ length: 1200 }, (_, i) => 10_000 + i);
+    t.deepEqual((await source.readRows(table, [...absent, ...many])).map((r) => r.numero), many, 'more numeros than one statement binds');
+    await t.throwsAsync(source.readRows(table, [1.5]), { code: 'E_USAGE' });
+  });
+
+  withSource('listNumeros lists the numeros at a status, ascending, with limit and afterNumero', async (t, { source, table }) => {
+    const at = (s: number) => sampleAfterSetup().filter((r) => r.status === s).map((r) => r.numero as number);
+    for (const s of [0, 1, 2, 3, 4]) t.deepEqual(await source.listNumeros(table, s), at(s), `status ${s}`);
+    t.deepEqual(await source.listNumeros(table, 7), []);
+    const validated = at(2);
+    t.deepEqual(await source.listNumeros(table, 2, { limit: 4 }), validated.slice(0, 4));
+    t.deepEqual(await source.listNumeros(table, 2, { limit: 4, afterNumero: validated[3] }), validated.slice(4, 8));
+    t.deepEqual(await source.listNumeros(table, 2, { afterNumero: validated.at(-1) }), []);
+    await source.setStatus(table, validated.slice(0, 3), 2, 3);
+    t.deepEqual(await source.listNumeros(table, 3), [...at(3), ...validated.slice(0, 3)].sort((a, b) => a - b));
+    await t.throwsAsync(source.listNumeros(table, 2, { limit: 0 }), { code: 'E_USAGE' });
+    await t.throwsAsync(source.listNumeros(table, 2.5), { code: 'E_USAGE' });
+  });
+
   withSource('countByStatus counts every status', async (t, { source, table }) => {
     const total = sample.length;
     t.deepEqual(await source.countByStatus(table), { 0: 1, 1: 1, 2: total - 4, 3: 1, 4: 1 });

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { TamtamError, wrapError } from '../../protocol/errors.js';
 import {
-  checkReadOptions, checkStatusChange, checkTableName, integerValue, quoteIdent, requireSyncColumns, rowNumero,
+  checkListOptions, checkNumeros, checkReadOptions, checkStatusChange, checkTableName, integerValue, quoteIdent, requireSyncColumns, rowNumero,
   type ColumnInfo, type SourceAdapter, type SourceRow, type Value,
 } from './source-adapter.js';
 
@@ -166,6 +166,34 @@ export class PostgresSource implements SourceAdapter {
       return rows.map((r) => r.numero).sort((a, b) => a - b);
     } catch (e) {
       throw pgError(e, `changing status ${from} → ${to} in ${table}`);
+    }
+  }
+
+  async readRows(table: string, numeros: number[]): Promise<SourceRow[]> {
+    const wanted = checkNumeros('readRows', numeros);
+    const t = await this.table(table, true);
+    if (wanted.length === 0) return [];
+    try {
+      const { rows } = await this.query<Record<string, Value>>(`SELECT * FROM ${t.quoted} WHERE numero = ANY($1::bigint[]) ORDER BY numero`, [wanted]);
+      return rows.map((values) => ({ numero: rowNumero(table, values.numero), values }));
+    } catch (e) {
+      throw e instanceof TamtamError ? e : pgError(e, `reading rows of ${table}`);
+    }
+  }
+
+  async listNumeros(table: string, status: number, opts: { limit?: number; afterNumero?: number } = {}): Promise<number[]> {
+    checkListOptions(status, opts);
+    const t = await this.table(table, true);
+    const params: number[] = [status];
+    let sql = `SELECT numero FROM ${t.quoted} WHERE status = $1`;
+    if (opts.afterNumero !== undefined) sql += ` AND numero > $${params.push(opts.afterNumero)}`;
+    sql += ' ORDER BY numero';
+    if (opts.limit !== undefined) sql += ` LIMIT $${params.push(opts.limit)}`;
+    try {
+      const { rows } = await this.query<{ numero: Value }>(sql, params);
+      return rows.map((r) => rowNumero(table, r.numero));
+    } catch (e) {
+      throw e instanceof TamtamError ? e : pgError(e, `listing rows of ${table} at status ${status}`);
     }
   }
 

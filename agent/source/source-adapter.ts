@@ -27,6 +27,10 @@ export interface SourceAdapter {
   readValidated(table: string, opts: { limit: number; afterNumero?: number }): Promise<SourceRow[]>;
   /** Compare-and-set status for the given numeros: only rows whose status is `from` change to `to`; returns the numeros changed. In one transaction. */
   setStatus(table: string, numeros: number[], from: number, to: number): Promise<number[]>;
+  /** Current values of the given numeros, whatever their status, numero ascending; numeros no longer in the table are left out. */
+  readRows(table: string, numeros: number[]): Promise<SourceRow[]>;
+  /** Numeros of the rows at `status`, ascending, at most `limit`, numero > afterNumero. */
+  listNumeros(table: string, status: number, opts?: { limit?: number; afterNumero?: number }): Promise<number[]>;
   countByStatus(table: string): Promise<Record<number, number>>;
   close(): Promise<void>;
 }
@@ -83,6 +87,23 @@ export function checkReadOptions(opts: { limit: number; afterNumero?: number }):
   if (opts.afterNumero !== undefined && !Number.isSafeInteger(opts.afterNumero)) {
     throw new TamtamError('E_USAGE', `readValidated: afterNumero must be an integer, got ${String(opts.afterNumero)}`);
   }
+}
+
+export function checkListOptions(status: number, opts: { limit?: number; afterNumero?: number }): void {
+  if (!Number.isSafeInteger(status)) throw new TamtamError('E_USAGE', `listNumeros: status must be an integer, got ${String(status)}`);
+  if (opts.limit !== undefined && (!Number.isSafeInteger(opts.limit) || opts.limit < 1)) {
+    throw new TamtamError('E_USAGE', `listNumeros: limit must be a positive integer, got ${String(opts.limit)}`);
+  }
+  if (opts.afterNumero !== undefined && !Number.isSafeInteger(opts.afterNumero)) {
+    throw new TamtamError('E_USAGE', `listNumeros: afterNumero must be an integer, got ${String(opts.afterNumero)}`);
+  }
+}
+
+/** Distinct numeros, ascending; a numero that is not an integer is refused before any SQL runs. */
+export function checkNumeros(what: string, numeros: number[]): number[] {
+  const bad = numeros.find((n) => !Number.isSafeInteger(n));
+  if (bad !== undefined) throw new TamtamError('E_USAGE', `${what}: numeros must be integers, got ${String(bad)}`);
+  return [...new Set(numeros)].sort((a, b) => a - b);
 }
 
 export function checkStatusChange(numeros: number[], from: number, to: number): number[] {

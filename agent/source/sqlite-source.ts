@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { TamtamError, wrapError } from '../../protocol/errors.js';
 import {
-  checkReadOptions, checkStatusChange, checkTableName, integerValue, quoteIdent, requireSyncColumns, rowNumero,
+  checkListOptions, checkNumeros, checkReadOptions, checkStatusChange, checkTableName, integerValue, quoteIdent, requireSyncColumns, rowNumero,
   type ColumnInfo, type SourceAdapter, type SourceRow, type Value,
 } from './source-adapter.js';
 
@@ -12,6 +12,8 @@ interface SqliteTable {
   /** Columns declared BOOLEAN: SQLite stores them as 0/1, the hub's PostgreSQL wants true/false. */
   booleans: Set<string>;
 }
+
+const IN_LIST_MAX = 500;
 
 function sqliteError(e: unknown, what: string): TamtamError {
   const code = (e as { code?: unknown })?.code;
@@ -91,13 +93,51 @@ export class SqliteSource implements SourceAdapter {
     try {
       // safeIntegers: a 64-bit INTEGER must not be rounded through a double before we decide number vs string.
       const rows = this.db.prepare(`SELECT * FROM ${t.quoted} WHERE status = 2${after} ORDER BY numero LIMIT ?`).safeIntegers(true).all(...params) as Record<string, unknown>[];
-      return rows.map((raw) => {
-        const values: Record<string, Value> = {};
-        for (const [k, v] of Object.entries(raw)) values[k] = this.value(t, k, v);
-        return { numero: rowNumero(table, values.numero), values };
-      });
+      return rows.map((raw) => this.row(t, table, raw));
     } catch (e) {
       throw sqliteError(e, `reading validated rows of ${table}`);
+    }
+  }
+
+  private row(t: SqliteTable, table: string, raw: Record<string, unknown>): SourceRow {
+    const values: Record<string, Value> = {};
+    for (const [k, v] of Object.entries(raw)) values[k] = this.value(t, k, v);
+    return { numero: rowNumero(table, values.numero), values };
+  }
+
+  async readRows(table: string, numeros: number[]): Promise<SourceRow[]> {
+    const wanted = checkNumeros('readRows', numeros);
+    const t = this.table(table, true);
+    // Bounded IN lists, as SQLite caps the bound parameters of one statement; one read transaction, so all parts see one snapshot.
+    const read = this.db.transaction(() => {
+      const out: SourceRow[] = [];
+      for (let i = 0; i < wanted.length; i += IN_LIST_MAX) {
+        const part = wanted.slice(i, i + IN_LIST_MAX);
+        const rows = this.db.prepare(`SELECT * FROM ${t.quoted} WHERE numero IN (${part.map(() => '?').join(',')}) ORDER BY numero`)
+          .safeIntegers(true).all(...part) as Record<string, unknown>[];
+        for (const raw of rows) out.push(this.row(t, table, raw));
+      }
+      return out;
+    });
+    try {
+      return read();
+    } catch (e) {
+      throw sqliteError(e, `reading rows of ${table}`);
+    }
+  }
+
+  async listNumeros(table: string, status: number, opts: { limit?: number; afterNumero?: number } = {}): Promise<number[]> {
+    checkListOptions(status, opts);
+    const t = this.table(table, true);
+    const params: number[] = [status];
+    let sql = `SELECT numero FROM ${t.quoted} WHERE status = ?`;
+    if (opts.afterNumero !== undefined) { sql += ' AND numero > ?'; params.push(opts.afterNumero); }
+    sql += ' ORDER BY numero';
+    if (opts.limit !== undefined) { sql += ' LIMIT ?'; params.push(opts.limit); }
+    try {
+      return this.db.prepare(sql).pluck().safeIntegers(true).all(...params).map((n) => rowNumero(table, this.value(t, 'numero', n)));
+    } catch (e) {
+      throw sqliteError(e, `listing rows of ${table} at status ${status}`);
     }
   }
 

@@ -1,6 +1,6 @@
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import {
-  Class, OID, Type, asn1, binaryToBytes, expectExplicit, expectInt, expectOid, expectSeq, explicit, int, nul, octets, oid, parseDer, primitive, seq, set, toDer, type Asn1,
+  Class, OID, Type, asn1, binaryToBytes, children, expectExplicit, expectInt, expectOid, expectSeq, explicit, int, nul, octets, oid, parseDer, primitive, seq, set, toDer, type Asn1,
 } from '../asn1.js';
 import { bytesEqual } from '../bytes.js';
 import type { Certificate } from '../certificate.js';
@@ -42,12 +42,14 @@ export interface VerifiedContent {
 
 function signedAttrsDigestCheck(attrs: Asn1, content: Uint8Array): Uint8Array {
   const digest = createHash('sha256').update(content).digest();
-  const md = (attrs.value as Asn1[]).find((a) => expectOid(expectSeq(a, 'signed attribute', 2, 2)[0], 'attribute type') === MESSAGE_DIGEST);
+  // A primitive [0] has a string for a value: children() refuses it as E_MALFORMED.
+  const list = children(attrs, 'signed attributes');
+  const md = list.find((a) => expectOid(expectSeq(a, 'signed attribute', 2, 2)[0], 'attribute type') === MESSAGE_DIGEST);
   if (!md) throw new TamtamError('E_BAD_SIGNATURE', 'signed attributes lack the message digest');
   const value = binaryToBytes(primitive(expectSeq(expectSeq(md, 'message digest', 2, 2)[1], 'digest values', 1, 1)[0], 'message digest', Class.UNIVERSAL, Type.OCTETSTRING));
   if (!bytesEqual(value, digest)) throw new TamtamError('E_BAD_SIGNATURE', 'the content does not match the signed message digest: it was altered');
   // The signature covers the attributes re-tagged as a SET OF (RFC 5652 5.4).
-  return toDer(asn1.create(Class.UNIVERSAL, Type.SET, true, attrs.value as Asn1[]));
+  return toDer(asn1.create(Class.UNIVERSAL, Type.SET, true, list));
 }
 
 /** Verifies a SignedData ContentInfo; `resolveSigner` maps the signer's id to a known certificate. */

@@ -65,6 +65,8 @@ export function decodeReceipt(body: Uint8Array, maxEntries = 1_000_000): Receipt
   let numero = 0;
   for (let i = 0; i < n; i++) {
     numero += r.svarint('numero');
+    // Deltas of up to 2^52 each could sum past 2^53, where numbers lose their last digits silently.
+    if (!Number.isSafeInteger(numero)) throw new TamtamError('E_MALFORMED', `receipt entry ${i} has a numero beyond 2^53`);
     const v = r.varint('version');
     const o = OUTCOMES[r.u8('record outcome')];
     const ri = r.varint('reason index');

@@ -1,0 +1,138 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-write.js';
+import { parseCertificate, type Certificate } from '../protocol/certificate.js';
+import { decodeDictionary, type Dictionary } from '../protocol/dictionary.js';
+import { TamtamError } from '../protocol/errors.js';
+import { checkSender } from '../protocol/sdc/sdc-header.js';
+import { createCsr, generateKeyPair, writePrivateKey } from '../agent/enrolment/key-pair.js';
+import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from './pki/certificate-authority.js';
+
+/**
+ * A hub's folder: its configuration, its CA and its own key, the shared
+ * compression dictionaries and, in embedded mode, its database.
+ *
+ *   hub.json            configuration (no secrets but the broker password)
+ *   pki/ca.crt ca.key   the hub's certificate authority
+ *   pki/hub.crt hub.key the hub's own certificate (receipts are signed with it, SDCs encrypted for it)
+ *   dictionaries/*.dict zstd dictionaries, by table
+ *   pgdata/             embedded PostgreSQL, when no databaseUrl is set
+ */
+export interface HubConfig {
+  hubId: string;
+  /** PostgreSQL URL; absent: an embedded PostgreSQL in pgdata/. */
+  databaseUrl?: string;
+  /** MQTT broker URL; absent: an embedded broker on 127.0.0.1:mqttPort. */
+  brokerUrl?: string;
+  brokerUsername?: string;
+  brokerPassword?: string;
+  /** Port of the embedded broker. */
+  mqttPort: number;
+  /** Use `$share/` subscriptions so several hub processes split the load (needs a broker that has them, e.g. Mosquitto). */
+  sharedSubscription: boolean;
+}
+
+export interface HubHome {
+  dir: string;
+  config: HubConfig;
+  ca: CertificateAuthority;
+  hubKey: KeyObject;
+  hubCertPem: string;
+  hubCert: Certificate;
+  dictionaries: Dictionary[];
+}
+
+const CONFIG = 'hub.json';
+export const hubPaths = (dir: string) => ({
+  config: join(dir, CONFIG),
+  pki: join(dir, 'pki'),
+  caCert: join(dir, 'pki', 'ca.crt'),
+  caKey: join(dir, 'pki', 'ca.key'),
+  hubCert: join(dir, 'pki', 'hub.crt'),
+  hubKey: join(dir, 'pki', 'hub.key'),
+  dictionaries: join(dir, 'dictionaries'),
+  pgdata: join(dir, 'pgdata'),
+});
+
+export interface InitHubOptions extends Partial<HubConfig> {
+  caName?: string;
+  /** Replace an existing CA and hub key: every enrolled centre must enrol again. */
+  force?: boolean;
+}
+
+/** Creates a hub folder with a new CA and hub certificate; refuses to replace an existing CA unless `force`. */
+export function initHubHome(dirIn: string, options: InitHubOptions = {}): HubHome {
+  const dir = resolve(dirIn);
+  const p = hubPaths(dir);
+  if (existsSync(p.caKey) && !options.force) {
+    throw new TamtamError('E_CONFIG', `${dir} already holds a hub CA; every enrolled centre depends on it. Use another folder, or --force to replace it (centres must then enrol again).`);
+  }
+  mkdirSync(p.pki, { recursive: true, mode: 0o700 });
+  mkdirSync(p.dictionaries, { recursive: true });
+  const hubId = checkSender(options.hubId ?? 'hub');
+  const ca = createCertificateAuthority({ commonName: options.caName ?? `Tamtam hub CA (${hubId})` });
+  writePrivateKey(p.caKey, ca.keyPem);
+  writeFileAtomic(p.caCert, ca.certPem);
+  const keys = generateKeyPair();
+  writePrivateKey(p.hubKey, keys.privateKeyPem);
+  writeFileAtomic(p.hubCert, issueCertificate(ca, createCsr(keys.privateKeyPem, { commonName: hubId }), { role: 'hub' }));
+  const config: HubConfig = {
+    hubId,
+    mqttPort: options.mqttPort ?? 1883,
+    sharedSubscription: options.sharedSubscription ?? Boolean(options.brokerUrl),
+    ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+    ...(options.brokerUrl ? { brokerUrl: options.brokerUrl } : {}),
+    ...(options.brokerUsername ? { brokerUsername: options.brokerUsername } : {}),
+    ...(options.brokerPassword ? { brokerPassword: options.brokerPassword } : {}),
+  };
+  writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', 0o600);
+  return loadHubHome(dir);
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new TamtamError('E_CONFIG', `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? "missing; run 'tamtam hub init' first" : (e as Error).message}`, { cause: e });
+  }
+}
+
+function checkConfig(raw: unknown, path: string): HubConfig {
+  const c = raw as Partial<HubConfig>;
+  const bad = (field: string, want: string) => new TamtamError('E_CONFIG', `${path}: '${field}' must be ${want}`);
+  if (typeof c !== 'object' || c === null) throw new TamtamError('E_CONFIG', `${path} is not a JSON object`);
+  if (typeof c.hubId !== 'string') throw bad('hubId', 'a string');
+  checkSender(c.hubId);
+  for (const k of ['databaseUrl', 'brokerUrl', 'brokerUsername', 'brokerPassword'] as const) {
+    if (c[k] !== undefined && typeof c[k] !== 'string') throw bad(k, 'a string when set');
+  }
+  if (!Number.isInteger(c.mqttPort) || c.mqttPort! < 0 || c.mqttPort! > 65535) throw bad('mqttPort', 'a port number');
+  if (typeof c.sharedSubscription !== 'boolean') throw bad('sharedSubscription', 'true or false');
+  return c as HubConfig;
+}
+
+export function loadHubHome(dirIn: string): HubHome {
+  const dir = resolve(dirIn);
+  const p = hubPaths(dir);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readText(p.config, 'hub configuration'));
+  } catch (e) {
+    if (e instanceof TamtamError) throw e;
+    throw new TamtamError('E_CONFIG', `${p.config} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+  const hubCertPem = readText(p.hubCert, 'hub certificate');
+  const dictionaries = existsSync(p.dictionaries)
+    ? readdirSync(p.dictionaries).filter((f) => f.endsWith('.dict')).map((f) => decodeDictionary(new Uint8Array(readFileSync(join(p.dictionaries, f)))))
+    : [];
+  return {
+    dir,
+    config: checkConfig(raw, p.config),
+    ca: { certPem: readText(p.caCert, 'CA certificate'), keyPem: readText(p.caKey, 'CA key') },
+    hubKey: createPrivateKey(readText(p.hubKey, 'hub key')),
+    hubCertPem,
+    hubCert: parseCertificate(hubCertPem),
+    dictionaries,
+  };
+}

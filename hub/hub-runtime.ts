@@ -1,0 +1,132 @@
+import { hostname } from 'node:os';
+import { loadCompressor } from '../protocol/compressor.js';
+import { TamtamError } from '../protocol/errors.js';
+import { HubDatabase } from './db/hub-database.js';
+import { migrate } from './db/migrations.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './embedded/embedded-broker.js';
+import { EMBEDDED_DB_OPTIONS, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded/embedded-postgres.js';
+import { createEnrolmentService, enrolmentHandler } from './enrolment-service.js';
+import { writeRunFile } from './hub-access.js';
+import { hubPaths, type HubHome } from './hub-home.js';
+import { IngestPipeline, type IngestOutcome } from './ingest/ingest-pipeline.js';
+import { issueCertificate } from './pki/certificate-authority.js';
+import { MqttReceiver } from './receivers/mqtt-receiver.js';
+import { CentreRegistry } from './registry/centre-registry.js';
+
+export interface HubLog {
+  info(event: string, fields?: Record<string, unknown>): void;
+  error(event: string, fields?: Record<string, unknown>): void;
+}
+
+/** One JSON object a line on stderr: what operators' log collectors read. */
+export const jsonLog: HubLog = {
+  info: (event, fields = {}) => process.stderr.write(JSON.stringify({ t: new Date().toISOString(), level: 'info', event, ...fields }) + '\n'),
+  error: (event, fields = {}) => process.stderr.write(JSON.stringify({ t: new Date().toISOString(), level: 'error', event, ...fields }) + '\n'),
+};
+
+export const quietLog: HubLog = { info: () => {}, error: () => {} };
+
+export interface RunningHub {
+  db: HubDatabase;
+  registry: CentreRegistry;
+  pipeline: IngestPipeline;
+  databaseUrl: string;
+  brokerUrl: string;
+  embeddedDatabase: boolean;
+  embeddedBroker: boolean;
+  stop(): Promise<void>;
+}
+
+export interface StartHubOptions {
+  log?: HubLog;
+  /** Stable per hub process so its persistent MQTT session survives restarts; default from host name and hub id. */
+  clientId?: string;
+  /** Don't subscribe to the broker: a hub that only serves the command line. */
+  receive?: boolean;
+  /** Called after each SDC, for tests and progress output. */
+  onIngest?: (centre: string, outcome: IngestOutcome) => void;
+}
+
+/**
+ * Brings a hub up: its database (embedded PGlite when no URL), migrations,
+ * its broker (embedded aedes when no URL), the ingest pipeline and the
+ * enrolment service behind one MQTT receiver.
+ */
+export async function startHub(home: HubHome, options: StartHubOptions = {}): Promise<RunningHub> {
+  const log = options.log ?? jsonLog;
+  const { config } = home;
+  const closers: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const close of closers.reverse()) await close().catch((e) => log.error('stop_failed', { message: (e as Error).message }));
+    closers.length = 0;
+  };
+  try {
+    let pg: EmbeddedPostgres | undefined;
+    if (!config.databaseUrl) {
+      pg = await startEmbeddedPostgres({ dataDir: hubPaths(home.dir).pgdata });
+      closers.push(() => pg!.close());
+    }
+    const databaseUrl = config.databaseUrl ?? pg!.url;
+    const db = await HubDatabase.connect(databaseUrl, pg ? EMBEDDED_DB_OPTIONS : {});
+    closers.push(() => db.close());
+    const applied = await migrate(db);
+    if (applied.applied.length > 0) log.info('migrated', { versions: applied.applied });
+    const registry = new CentreRegistry(db);
+    const pipeline = new IngestPipeline({
+      db, registry, compressor: await loadCompressor(), hubKey: home.hubKey, hubCert: home.hubCert, hubId: config.hubId,
+      dictionaries: (id) => home.dictionaries.find((d) => d.id === id),
+    });
+
+    let broker: EmbeddedBroker | undefined;
+    if (!config.brokerUrl && options.receive !== false) {
+      broker = await startEmbeddedBroker({ port: config.mqttPort });
+      closers.push(() => broker!.close());
+    }
+    const brokerUrl = config.brokerUrl ?? broker?.url ?? '';
+    if (options.receive !== false) {
+      const enrolment = createEnrolmentService({
+        consumeToken: async (centre, token) => {
+          try {
+            await registry.consumeToken(centre, token);
+            return true;
+          } catch (e) {
+            if (e instanceof TamtamError && e.code !== 'E_INTERNAL' && !e.retryable) return false;
+            throw e;
+          }
+        },
+        issue: async (csrPem, centre) => issueCertificate(home.ca, csrPem, { role: 'centre', commonName: centre }),
+        store: async (centre, certPem) => {
+          await registry.setCertificate(centre, certPem);
+          log.info('centre_enrolled', { centre });
+        },
+        caPem: home.ca.certPem,
+        hubCertPem: home.hubCertPem,
+        onError: (e) => log.error('enrolment_failed', { code: e.code, message: e.message }),
+      });
+      const receiver = new MqttReceiver({
+        url: brokerUrl,
+        clientId: options.clientId ?? `tamtam-hub-${config.hubId}-${hostname()}`.slice(0, 64),
+        shared: Boolean(config.brokerUrl) && config.sharedSubscription,
+        username: config.brokerUsername,
+        password: config.brokerPassword,
+        onUp: async (centre, payload) => {
+          const outcome = await pipeline.ingest(payload, { via: 'mqtt' });
+          log.info('sdc', { centre, outcome: outcome.kind, merged: outcome.merged, duplicates: outcome.duplicates, rejected: outcome.rejected, ...(outcome.error ? { code: outcome.error.code, reason: outcome.error.message } : {}) });
+          options.onIngest?.(centre, outcome);
+          return { reply: outcome.receipt };
+        },
+        onEnrol: enrolmentHandler(enrolment),
+        onError: (e) => log.error('receiver', { code: e.code, message: e.message }),
+      });
+      await receiver.start();
+      closers.push(() => receiver.stop());
+    }
+    const removeRunFile = writeRunFile(home, { databaseUrl, brokerUrl });
+    closers.push(async () => removeRunFile());
+    log.info('hub_started', { hubId: config.hubId, database: pg ? 'embedded' : 'external', broker: broker ? broker.url : config.brokerUrl ? 'external' : 'none' });
+    return { db, registry, pipeline, databaseUrl, brokerUrl, embeddedDatabase: Boolean(pg), embeddedBroker: Boolean(broker), stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

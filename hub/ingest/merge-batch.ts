@@ -1,0 +1,130 @@
+import type { Batch, Value } from '../../protocol/batch/batch.js';
+import { TamtamError } from '../../protocol/errors.js';
+import type { ReceiptEntry } from '../../protocol/sdc/receipt.js';
+import { CENTRE_ONLY_COLUMNS, HUB_COLUMNS, centralTableSql, isIdentifier, quoteIdent, type CentralColumn } from '../central-tables.js';
+import type { Transaction } from '../db/hub-database.js';
+
+/** Where the record key sits in a batch and which columns go to the central table. */
+export interface BatchShape {
+  numero: number;
+  version: number;
+  /** Batch column index for each central column, in `columns` order. */
+  columns: string[];
+  indexes: number[];
+}
+
+export interface MergeResult {
+  entries: ReceiptEntry[];
+  merged: number;
+  duplicates: number;
+}
+
+const VERSION_COLUMN = '__version';
+const MAX_VERSION = 2 ** 31 - 1;
+
+const refuse = (message: string) => new TamtamError('E_BAD_INPUT', message);
+
+/** Checks what does not depend on the hub's tables: names, the record key of every row. Throws E_BAD_INPUT. */
+export function batchShape(batch: Batch, headerCount: number): BatchShape {
+  if (!isIdentifier(batch.table)) throw refuse(`table name '${batch.table.slice(0, 80)}' is not a plain SQL name (letters, digits, '_', at most 63)`);
+  if (batch.rows.length !== headerCount) throw refuse(`the SDC header says ${headerCount} records but its batch holds ${batch.rows.length}`);
+  const seen = new Set<string>();
+  const columns: string[] = [];
+  const indexes: number[] = [];
+  batch.columns.forEach((c, i) => {
+    if (seen.has(c)) throw refuse(`column '${c}' appears twice in the batch`);
+    seen.add(c);
+    if (c === VERSION_COLUMN || (CENTRE_ONLY_COLUMNS as readonly string[]).includes(c)) return;
+    if (c.startsWith('__') || (HUB_COLUMNS as readonly string[]).includes(c)) throw refuse(`column '${c}' is a name reserved by Tamtam; rename it in the centre's table`);
+    if (!isIdentifier(c)) throw refuse(`column name '${c.slice(0, 80)}' is not a plain SQL name (letters, digits, '_', at most 63)`);
+    columns.push(c);
+    indexes.push(i);
+  });
+  const numero = batch.columns.indexOf('numero');
+  const version = batch.columns.indexOf(VERSION_COLUMN);
+  if (numero < 0 || version < 0) throw refuse(`the batch lacks column '${numero < 0 ? 'numero' : VERSION_COLUMN}', which identifies each record; upgrade the agent`);
+  batch.rows.forEach((row, i) => {
+    const n = row[numero];
+    const v = row[version];
+    if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw refuse(`record ${i + 1} of the batch has numero ${String(n)}, not an integer`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_VERSION) throw refuse(`record numero ${n} has version ${String(v)}, not a whole number from 1`);
+  });
+  return { numero, version, columns, indexes };
+}
+
+/** Columns the batch has and the central table lacks. */
+export function missingColumns(shape: BatchShape, table: Map<string, CentralColumn>): string[] {
+  return shape.columns.filter((c) => !table.has(c));
+}
+
+/** A value as PostgreSQL's text input reads it, for COPY and for the text[] fallback alike. */
+export function pgText(v: Value): string | null {
+  if (v === null) return null;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return v ? 't' : 'f';
+  if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : String(v);
+  return `\\x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')}`;
+}
+
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** One field of COPY's text format: backslash escapes, `\N` for null. */
+export function copyField(v: string | null): string {
+  return v === null ? '\\N' : v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]);
+}
+
+function* copyLines(batch: Batch, shape: BatchShape): Generator<string> {
+  for (const row of batch.rows) {
+    const fields = [String(row[shape.numero]), String(row[shape.version])];
+    for (const i of shape.indexes) fields.push(copyField(pgText(row[i])));
+    yield `${fields.join('\t')}\n`;
+  }
+}
+
+const TEMP = 'tamtam_incoming';
+
+/**
+ * Loads the batch into a temp table shaped like the central one (so PostgreSQL
+ * parses every value with the column's own type), then inserts what is new.
+ * Must run inside a transaction; any value PostgreSQL refuses throws its error.
+ */
+export async function mergeBatch(tx: Transaction, o: {
+  batch: Batch; shape: BatchShape; table: Map<string, CentralColumn>; centreId: number; sdcSequence: bigint; useCopy: boolean;
+}): Promise<MergeResult> {
+  const { batch, shape } = o;
+  const central = centralTableSql(batch.table);
+  const cols = shape.columns.map((c) => quoteIdent(c));
+  const loaded = ['source_numero', 'record_version', ...cols];
+  await tx.query(`CREATE TEMP TABLE ${TEMP} ON COMMIT DROP AS SELECT ${loaded.join(', ')} FROM ${central} WITH NO DATA`);
+  if (o.useCopy) {
+    await tx.copyIn(`COPY pg_temp.${TEMP} (${loaded.join(', ')}) FROM STDIN`, copyLines(batch, shape));
+  } else {
+    // Every value goes as text and is cast by the column's type without typmod; the
+    // assignment then checks the typmod (a varchar(20) too long fails, as with COPY).
+    const params: (string | null)[][] = [batch.rows.map((r) => String(r[shape.numero])), batch.rows.map((r) => String(r[shape.version]))];
+    for (const i of shape.indexes) params.push(batch.rows.map((r) => pgText(r[i])));
+    const casts = ['u.c0::bigint', 'u.c1::int', ...shape.columns.map((c, k) => `u.c${k + 2}::${o.table.get(c)!.baseType}`)];
+    const names = params.map((_, k) => `c${k}`).join(', ');
+    await tx.query(
+      `INSERT INTO pg_temp.${TEMP} (${loaded.join(', ')}) SELECT ${casts.join(', ')} FROM unnest(${params.map((_, k) => `$${k + 1}::text[]`).join(', ')}) AS u(${names})`,
+      params);
+  }
+  const { rows } = await tx.query<{ source_numero: string; record_version: number }>(
+    `INSERT INTO ${central} (centre_id, source_numero, record_version, sdc_sequence${cols.map((c) => `, ${c}`).join('')})
+     SELECT $1, source_numero, record_version, $2${cols.map((c) => `, ${c}`).join('')} FROM pg_temp.${TEMP}
+     ON CONFLICT (centre_id, source_numero, record_version) DO NOTHING
+     RETURNING source_numero, record_version`,
+    [o.centreId, o.sdcSequence.toString()]);
+  const inserted = new Set(rows.map((r) => `${r.source_numero}:${r.record_version}`));
+  const entries: ReceiptEntry[] = [];
+  let merged = 0;
+  for (const row of batch.rows) {
+    const numero = row[shape.numero] as number;
+    const version = row[shape.version] as number;
+    // A key twice in one batch is inserted once: the first is merged, the others duplicates.
+    const first = inserted.delete(`${numero}:${version}`);
+    if (first) merged++;
+    entries.push({ numero, version, outcome: first ? 'merged' : 'duplicate' });
+  }
+  return { entries, merged, duplicates: entries.length - merged };
+}
