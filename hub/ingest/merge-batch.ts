@@ -67,10 +67,12 @@ export function pgText(v: Value): string | null {
 }
 
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
 
-/** One field of COPY's text format: backslash escapes, `\N` for null. */
+/** One field of COPY's text format: backslash escapes, `\N` for null. Most fields need none, and testing is cheaper than replacing. */
 export function copyField(v: string | null): string {
-  return v === null ? '\\N' : v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]);
+  if (v === null) return '\\N';
+  return NEEDS_ESCAPE.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]) : v;
 }
 
 function* copyLines(batch: Batch, shape: BatchShape): Generator<string> {
