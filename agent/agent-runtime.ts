@@ -190,20 +190,42 @@ export class AgentRuntime {
   async run(signal: AbortSignal): Promise<void> {
     const policy = new BatchPolicy(this.config.batching, this.clock);
     const pollMs = 2000;
-    this.link.open(signal).catch((e) => this.log('link_down', { code: (e as TamtamError).code, message: (e as Error).message }));
+    // A failed open leaves the link down for good, so it is opened again at every poll until it is up.
+    let opening: Promise<void> | undefined;
+    const open = () => {
+      opening ??= this.link.open(signal)
+        .catch((e) => this.log('link_down', { code: (e as TamtamError).code, message: (e as Error).message }))
+        .finally(() => (opening = undefined));
+    };
+    // The outbox goes as soon as the link is (back) up, not a poll later.
+    let cameUp = false;
+    let wake = () => {};
+    this.link.onStateChange((state) => {
+      if (state !== 'up') return;
+      cameUp = true;
+      wake();
+    });
     while (!signal.aborted) {
+      cameUp = false;
+      if (this.link.state === 'down') open();
       try {
         await this.pack(false, policy);
         if (this.link.state === 'up') await this.sendDue(signal);
       } catch (e) {
         if (!(e instanceof TamtamError) || !e.retryable) this.log('error', { code: (e as TamtamError).code ?? 'E_INTERNAL', message: (e as Error).message });
       }
+      if (cameUp) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs);
-        signal.addEventListener('abort', () => {
+        const done = () => {
           clearTimeout(timer);
+          // Removed each time: a daemon polls for months, and a listener left per poll would pile up.
+          signal.removeEventListener('abort', done);
+          wake = () => {};
           resolve();
-        }, { once: true });
+        };
+        const timer = setTimeout(done, pollMs);
+        wake = done;
+        signal.addEventListener('abort', done, { once: true });
       });
     }
   }

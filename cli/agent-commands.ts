@@ -2,7 +2,6 @@ import { join, resolve } from 'node:path';
 import { agentStatus, formatAgentStatus } from '../agent/agent-status.js';
 import { AgentRuntime } from '../agent/agent-runtime.js';
 import { loadAgentConfig, writeAgentConfig, type AgentConfigInput } from '../agent/config.js';
-import { enrol } from '../agent/enrolment/enrol-client.js';
 import { openSource } from '../agent/source/source-adapter.js';
 import { Spool } from '../agent/spool/spool.js';
 import { AgentState } from '../agent/state/agent-state.js';
@@ -48,6 +47,8 @@ function init(ctx: CommandContext): void {
 async function enrolCommand(ctx: CommandContext): Promise<void> {
   const cfg = loadAgentConfig(configPath(ctx));
   const timeout = Number(optionalString(ctx, 'timeout') ?? 60);
+  // Key generation and CSRs need all of node-forge; the daemon never does.
+  const { enrol } = await import('../agent/enrolment/enrol-client.js');
   const result = await enrol({
     url: cfg.link.url, centre: cfg.centre, token: requireOption(ctx, 'token', 'the one-time enrolment token from the hub operator'),
     keyPath: cfg.privateKey, certPath: cfg.certificate, hubCertPath: cfg.hubCertificate, caPath: join(cfg.dataDir, 'keys', 'ca.crt'),

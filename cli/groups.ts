@@ -1,8 +1,16 @@
 import type { CommandGroup } from './command.js';
-import { sdcGroup } from './sdc-commands.js';
-import { pkiGroup } from './pki-commands.js';
-import { hubGroup } from './hub-commands.js';
-import { agentGroup } from './agent-commands.js';
+
+export interface GroupEntry {
+  name: string;
+  summary: string;
+  /** Loaded only when used: an agent daemon must not carry the hub's database, broker and PKI code in memory. */
+  load(): Promise<CommandGroup>;
+}
 
 /** Every command group of the `tamtam` program, in the order --help lists them. */
-export const groups: CommandGroup[] = [sdcGroup, pkiGroup, hubGroup, agentGroup];
+export const groups: GroupEntry[] = [
+  { name: 'sdc', summary: 'pack, open and inspect Secure Data Containers; train compression dictionaries', load: async () => (await import('./sdc-commands.js')).sdcGroup },
+  { name: 'pki', summary: "the hub's certificate authority: keys, requests, certificates, trust", load: async () => (await import('./pki-commands.js')).pkiGroup },
+  { name: 'hub', summary: 'run the hub: set up, start, centres, central tables, dictionaries, quarantine', load: async () => (await import('./hub-commands.js')).hubGroup },
+  { name: 'agent', summary: "run a centre's agent: configure, enrol, sync, status", load: async () => (await import('./agent-commands.js')).agentGroup },
+];

@@ -1,9 +1,9 @@
 import { stderr, stdout } from 'node:process';
 import { TamtamError } from '../protocol/errors.js';
 import { commandHelp, groupHelp, parseCommandArgs, type CommandGroup } from './command.js';
-import { groups } from './groups.js';
+import { groups, type GroupEntry } from './groups.js';
 
-function mainHelp(all: CommandGroup[]): string {
+function mainHelp(all: GroupEntry[]): string {
   const width = Math.max(...all.map((g) => g.name.length));
   return [
     'tamtam: store-and-forward sync of validated records to a central PostgreSQL',
@@ -24,11 +24,12 @@ export async function runCli(args: string[], out = (s: string) => void stdout.wr
     out(mainHelp(groups));
     return groupName === undefined ? 1 : 0;
   }
-  const group = groups.find((g) => g.name === groupName);
-  if (!group) {
+  const entry = groups.find((g) => g.name === groupName);
+  if (!entry) {
     err(`tamtam: unknown group '${groupName}'.\n\n${mainHelp(groups)}`);
     return 2;
   }
+  const group = await entry.load();
   if (commandName === undefined || commandName === '--help' || commandName === '-h') {
     out(groupHelp(group));
     return commandName === undefined ? 1 : 0;

@@ -1,13 +1,16 @@
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type forge from 'node-forge';
 import { TamtamError } from './errors.js';
 
 /**
  * Thin bridge to node-forge's ASN.1 (which works on binary strings) from the
  * Uint8Array world of the rest of the code, plus the few builders CMS needs.
+ * Only forge's ASN.1 module is loaded: all of forge costs a resident agent
+ * ten times the memory, for key and certificate code it uses only at enrolment.
  */
-export const asn1 = forge.asn1;
+export const asn1 = createRequire(import.meta.url)('node-forge/lib/asn1.js') as typeof forge.asn1;
 export type Asn1 = forge.asn1.Asn1;
-export const { Class, Type } = forge.asn1;
+export const { Class, Type } = asn1;
 
 export function bytesToBinary(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');

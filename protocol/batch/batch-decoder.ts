@@ -132,7 +132,8 @@ export function decodeBatch(body: Uint8Array, limits: BatchLimits = DEFAULT_BATC
   const budget: Expansion = { words: [], left: limits.maxExpanded };
   for (let i = 0; i < nWords; i++) budget.words.push(r.string('word'));
   const columns: string[] = [];
-  const rows: Value[][] = Array.from({ length: nRows }, () => new Array<Value>(nCols).fill(null));
+  // Rows are built only once every column has been read: a few bytes claiming many rows must fail before they cost memory.
+  const read: ({ present: Uint8Array | undefined; values: Value[] } | undefined)[] = [];
   const seen = new Set<string>();
   for (let c = 0; c < nCols; c++) {
     const name = r.string('column name', NAME_MAX);
@@ -144,6 +145,7 @@ export function decodeBatch(body: Uint8Array, limits: BatchLimits = DEFAULT_BATC
     if (hasNulls > 1) throw new TamtamError('E_MALFORMED', `batch body: column ${name} has a bad null flag`);
     if (kind === ColumnKind.AllNull) {
       if (hasNulls) throw new TamtamError('E_MALFORMED', `batch body: all-null column ${name} has a bitmap`);
+      read.push(undefined);
       continue;
     }
     const present = hasNulls ? readBitmap(r, nRows, 'null bitmap') : undefined;
@@ -157,8 +159,14 @@ export function decodeBatch(body: Uint8Array, limits: BatchLimits = DEFAULT_BATC
       const map = readBitmap(r, count, 'booleans');
       values = Array.from({ length: count }, (_, i) => bit(map, i) === 1);
     } else values = readValues(r, kind, count, name, budget);
-    for (let i = 0, k = 0; i < nRows; i++) if (!present || bit(present, i)) rows[i][c] = values[k++];
+    read.push({ present, values });
   }
   r.end();
+  const rows: Value[][] = Array.from({ length: nRows }, () => new Array<Value>(nCols).fill(null));
+  read.forEach((column, c) => {
+    if (!column) return;
+    const { present, values } = column;
+    for (let i = 0, k = 0; i < nRows; i++) if (!present || bit(present, i)) rows[i][c] = values[k++];
+  });
   return { table, columns, rows };
 }

@@ -7,7 +7,7 @@ import { crc32 } from './crc32.js';
  *   magic 'T' 'F' | version | type | transfer id u32 | index u32 | length u16 | payload | CRC-32
  *
  * All integers big-endian; the CRC covers every byte before it. The layout is
- * in protocol/FORMAT-chunks.part.md; change it only with a new version byte.
+ * in protocol/FORMAT.md §12; change it only with a new version byte.
  */
 
 export const FRAME_MAGIC = Uint8Array.of(0x54, 0x46);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes chunk-vectors.json from an implementation independent of the
-TypeScript one (hashlib, zlib, struct), straight from FORMAT-chunks.part.md.
+TypeScript one (hashlib, zlib, struct), straight from FORMAT.md §12.
 Run: python3 test/vectors/chunks/gen-vectors.py"""
 import hashlib, json, math, os, struct, zlib
 
@@ -58,7 +58,7 @@ statuses = [
     ('manifest part 2 of 3 missing', 'bitmap', st(subject='manifest', chunkSize=0, count=3, base=2, span=1, missing=[dict(start=2, count=1)])),
 ]
 out = {
-    'description': 'Known-answer vectors for chunk frames v1, manifests v1, status and status request payloads; see protocol/FORMAT-chunks.part.md',
+    'description': 'Known-answer vectors for chunk frames v1, manifests v1, status and status request payloads; see protocol/FORMAT.md §12',
     'sdc': sdc.hex(), 'chunkSize': chunk_size, 'hashLength': hash_len, 'transferId': tid, 'sha256': digest.hex(),
     'manifest': manifest.hex(), 'manifestFrames': [f.hex() for f in mframes], 'chunkFrames': [f.hex() for f in cframes],
     'statusFrames': [dict(name=n, encoding=e, status=s, frame=frame(3, tid, 0, status_payload(s, e)).hex()) for n, e, s in statuses],
