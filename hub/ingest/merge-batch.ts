@@ -2,7 +2,7 @@ import type { Batch, Value } from '../../protocol/batch/batch.js';
 import { TamtamError } from '../../protocol/errors.js';
 import type { ReceiptEntry } from '../../protocol/sdc/receipt.js';
 import { CENTRE_ONLY_COLUMNS, HUB_COLUMNS, centralTableSql, isIdentifier, quoteIdent, type CentralColumn } from '../central-tables.js';
-import type { Transaction } from '../db/hub-database.js';
+import { sqlState, type Transaction } from '../db/hub-database.js';
 
 /** Where the record key sits in a batch and which columns go to the central table. */
 export interface BatchShape {
@@ -75,12 +75,76 @@ export function copyField(v: string | null): string {
   return NEEDS_ESCAPE.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]) : v;
 }
 
-function* copyLines(batch: Batch, shape: BatchShape): Generator<string> {
-  for (const row of batch.rows) {
+function* copyLines(batch: Batch, shape: BatchShape, rows: Iterable<number>, prefix = ''): Generator<string> {
+  for (const r of rows) {
+    const row = batch.rows[r];
     const fields = [String(row[shape.numero]), String(row[shape.version])];
     for (const i of shape.indexes) fields.push(copyField(pgText(row[i])));
-    yield `${fields.join('\t')}\n`;
+    yield `${prefix}${fields.join('\t')}\n`;
   }
+}
+
+const allRows = (batch: Batch) => batch.rows.keys();
+const keyOf = (batch: Batch, shape: BatchShape, r: number) => `${batch.rows[r][shape.numero]}:${batch.rows[r][shape.version]}`;
+
+/** Receipt entries from the keys this merge inserted; a key twice in one batch is inserted once: merged, then duplicate. */
+function settle(batch: Batch, shape: BatchShape, inserted: Set<string>): MergeResult {
+  const entries: ReceiptEntry[] = [];
+  let merged = 0;
+  for (const row of batch.rows) {
+    const numero = row[shape.numero] as number;
+    const version = row[shape.version] as number;
+    const first = inserted.delete(`${numero}:${version}`);
+    if (first) merged++;
+    entries.push({ numero, version, outcome: first ? 'merged' : 'duplicate' });
+  }
+  return { entries, merged, duplicates: entries.length - merged };
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * The common case, a batch of new records, costs one COPY straight into the
+ * central table: the keys already there are looked up first and left out.
+ * Another hub merging the same record at the same moment makes the COPY hit
+ * the unique key; the savepoint undoes it and the caller takes the slow path.
+ */
+async function copyNewRows(tx: Transaction, o: MergeOptions, cols: string[]): Promise<MergeResult | undefined> {
+  const { batch, shape } = o;
+  const central = centralTableSql(batch.table);
+  const numeros = [...new Set(batch.rows.map((r) => String(r[shape.numero])))];
+  const { rows: existing } = await tx.query<{ source_numero: string; record_version: number }>(
+    `SELECT source_numero, record_version FROM ${central} WHERE centre_id = $1 AND source_numero = ANY($2::bigint[])`, [o.centreId, numeros]);
+  const taken = new Set(existing.map((r) => `${r.source_numero}:${r.record_version}`));
+  const fresh: number[] = [];
+  for (const r of allRows(batch)) {
+    const key = keyOf(batch, shape, r);
+    if (taken.has(key)) continue;
+    taken.add(key);
+    fresh.push(r);
+  }
+  await tx.query('SAVEPOINT tamtam_copy');
+  try {
+    await tx.copyIn(`COPY ${central} (centre_id, sdc_sequence, source_numero, record_version${cols.map((c) => `, ${c}`).join('')}) FROM STDIN`,
+      copyLines(batch, shape, fresh, `${o.centreId}\t${o.sdcSequence}\t`));
+  } catch (e) {
+    if (sqlState(e) !== UNIQUE_VIOLATION) throw renumberCopyLine(e, fresh);
+    await tx.query('ROLLBACK TO SAVEPOINT tamtam_copy');
+    return undefined;
+  }
+  await tx.query('RELEASE SAVEPOINT tamtam_copy');
+  return settle(batch, shape, new Set(fresh.map((r) => keyOf(batch, shape, r))));
+}
+
+/** COPY names the line it refused; callers read it as the batch's record number, and only `rows` were copied. */
+function renumberCopyLine(e: unknown, rows: number[]): unknown {
+  const err = e as { where?: unknown };
+  if (typeof err?.where === 'string') err.where = err.where.replace(/line (\d+)/, (_m, n: string) => `line ${(rows[Number(n) - 1] ?? Number(n) - 1) + 1}`);
+  return e;
+}
+
+interface MergeOptions {
+  batch: Batch; shape: BatchShape; table: Map<string, CentralColumn>; centreId: number; sdcSequence: bigint; useCopy: boolean;
 }
 
 const TEMP = 'tamtam_incoming';
@@ -90,16 +154,18 @@ const TEMP = 'tamtam_incoming';
  * parses every value with the column's own type), then inserts what is new.
  * Must run inside a transaction; any value PostgreSQL refuses throws its error.
  */
-export async function mergeBatch(tx: Transaction, o: {
-  batch: Batch; shape: BatchShape; table: Map<string, CentralColumn>; centreId: number; sdcSequence: bigint; useCopy: boolean;
-}): Promise<MergeResult> {
+export async function mergeBatch(tx: Transaction, o: MergeOptions): Promise<MergeResult> {
   const { batch, shape } = o;
   const central = centralTableSql(batch.table);
   const cols = shape.columns.map((c) => quoteIdent(c));
+  if (o.useCopy) {
+    const fast = await copyNewRows(tx, o, cols);
+    if (fast) return fast;
+  }
   const loaded = ['source_numero', 'record_version', ...cols];
   await tx.query(`CREATE TEMP TABLE ${TEMP} ON COMMIT DROP AS SELECT ${loaded.join(', ')} FROM ${central} WITH NO DATA`);
   if (o.useCopy) {
-    await tx.copyIn(`COPY pg_temp.${TEMP} (${loaded.join(', ')}) FROM STDIN`, copyLines(batch, shape));
+    await tx.copyIn(`COPY pg_temp.${TEMP} (${loaded.join(', ')}) FROM STDIN`, copyLines(batch, shape, allRows(batch)));
   } else {
     // Every value goes as text and is cast by the column's type without typmod; the
     // assignment then checks the typmod (a varchar(20) too long fails, as with COPY).
@@ -117,16 +183,5 @@ export async function mergeBatch(tx: Transaction, o: {
      ON CONFLICT (centre_id, source_numero, record_version) DO NOTHING
      RETURNING source_numero, record_version`,
     [o.centreId, o.sdcSequence.toString()]);
-  const inserted = new Set(rows.map((r) => `${r.source_numero}:${r.record_version}`));
-  const entries: ReceiptEntry[] = [];
-  let merged = 0;
-  for (const row of batch.rows) {
-    const numero = row[shape.numero] as number;
-    const version = row[shape.version] as number;
-    // A key twice in one batch is inserted once: the first is merged, the others duplicates.
-    const first = inserted.delete(`${numero}:${version}`);
-    if (first) merged++;
-    entries.push({ numero, version, outcome: first ? 'merged' : 'duplicate' });
-  }
-  return { entries, merged, duplicates: entries.length - merged };
+  return settle(batch, shape, new Set(rows.map((r) => `${r.source_numero}:${r.record_version}`)));
 }
