@@ -1,28 +1,12 @@
-import { MqttSession, type Backoff, type Delivery, type MqttSessionOptions } from '../../common/mqtt-session.js';
+import { MqttSession, type Delivery, type MqttSessionOptions } from '../../common/mqtt-session.js';
 import { TamtamError } from '../../protocol/errors.js';
 import { agentClientId, downTopic, upTopic } from '../../protocol/topics.js';
 import type { InboundHandler, Link, LinkState, LinkUsage } from './link.js';
 
-export interface MqttLinkOptions {
-  /** mqtt://host:port or mqtts://host:port */
-  url: string;
-  /** The centre's matricule: names its topics and its client id. */
-  centre: string;
-  username?: string;
-  password?: string;
-  /** 4 = MQTT 3.1.1 (default), 5 = MQTT 5. */
-  protocolVersion?: 4 | 5;
-  /** Default 60 s. Over a satellite terminal use minutes: every PINGREQ is billed airtime. */
-  keepaliveSec?: number;
-  connectTimeoutMs?: number;
-  /** open() gives up after this long. Default 60000. */
-  openTimeoutMs?: number;
-  /** Delay between reconnection attempts, doubled each time up to maxMs, with jitter. Default 1 s to 2 min. */
-  backoff?: Partial<Backoff>;
-  random?: () => number;
-  now?: () => number;
-  tls?: MqttSessionOptions['tls'];
-}
+/** The session's options a centre sets; its client id and topics follow from `centre`, its matricule. */
+export type MqttLinkOptions = Pick<MqttSessionOptions,
+  'url' | 'username' | 'password' | 'protocolVersion' | 'keepaliveSec' | 'connectTimeoutMs' | 'openTimeoutMs' | 'backoff' | 'random' | 'now' | 'tls'>
+  & { centre: string };
 
 /**
  * The Internet link of a centre: QoS 1 both ways over a persistent session
