@@ -18,7 +18,11 @@ function mainHelp(all: GroupEntry[]): string {
 }
 
 /** Runs one command line; returns the exit code. Exported for tests that run the CLI in-process. */
-export async function runCli(args: string[], out = (s: string) => void stdout.write(s + '\n'), err = (s: string) => void stderr.write(s + '\n')): Promise<number> {
+export async function runCli(
+  args: string[],
+  out: (s: string) => void = (s) => void stdout.write(s + '\n'),
+  err: (s: string) => void = (s) => void stderr.write(s + '\n'),
+): Promise<number> {
   const [groupName, commandName, ...rest] = args;
   if (groupName === undefined || groupName === '--help' || groupName === '-h' || groupName === 'help') {
     out(mainHelp(groups));
