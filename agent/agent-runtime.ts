@@ -56,6 +56,7 @@ export class AgentRuntime {
     private readonly release: () => void,
     private readonly clock: () => number,
     private readonly log: AgentLog,
+    private readonly pollMs: number,
   ) {
     link.onMessage(async (payload) => {
       const result = await applier.accept(payload);
@@ -85,7 +86,7 @@ export class AgentRuntime {
         ...(config.link.keepaliveSeconds ? { keepaliveSec: config.link.keepaliveSeconds } : {}),
       });
       log('agent_opened', { centre: config.centre, recovered: summariseRecovery(report) });
-      return new AgentRuntime(config, state, source, spool, exporter, applier, link, report, release, clock, log);
+      return new AgentRuntime(config, state, source, spool, exporter, applier, link, report, release, clock, log, o.pollMs ?? 2000);
     } catch (e) {
       state?.close();
       await source?.close();
@@ -189,7 +190,6 @@ export class AgentRuntime {
   /** The daemon: until `signal` aborts, pack by the batch policy and keep the outbox flowing. */
   async run(signal: AbortSignal): Promise<void> {
     const policy = new BatchPolicy(this.config.batching, this.clock);
-    const pollMs = 2000;
     // A failed open leaves the link down for good, so it is opened again at every poll until it is up.
     let opening: Promise<void> | undefined;
     const open = () => {
@@ -223,7 +223,7 @@ export class AgentRuntime {
           wake = () => {};
           resolve();
         };
-        const timer = setTimeout(done, pollMs);
+        const timer = setTimeout(done, this.pollMs);
         wake = done;
         signal.addEventListener('abort', done, { once: true });
       });

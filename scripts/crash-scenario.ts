@@ -17,8 +17,8 @@ export interface CrashScenarioOptions {
   seed: number;
   /** A line per round, and on the final syncs. */
   log?: (line: string) => void;
-  /** Acts new at the start, per table; default enough for every round's validations. */
-  acts?: number;
+  /** Most acts staff validate in a table between two rounds; default 400, less for long runs so the centre's database stays under 60,000 acts a table. */
+  perRound?: number;
 }
 
 export interface CrashReport {
@@ -58,14 +58,15 @@ export async function runCrashScenario(o: CrashScenarioOptions): Promise<CrashRe
   };
   try {
     await rig.startHub({ onIngest: (_c, outcome) => (outcome.kind === 'replay' ? report.hubReplays++ : report.hubMerged++) });
+    const perRound = o.perRound ?? Math.min(400, Math.floor(116_000 / (o.rounds + 1)));
     const centre = await rig.addCentre({
-      matricule: 'CM-CRASH-0001', count: o.acts ?? 200 + o.rounds * 100, newEvery: 1,
+      matricule: 'CM-CRASH-0001', count: 200 + Math.ceil(((o.rounds + 1) * perRound) / 2), newEvery: 1,
       batching: { maxRecords: 50, minRecords: 1, maxAgeSeconds: 0 },
     });
     await centre.enrol();
     const validated = new Map<ActTable, Set<number>>(TABLES.map((t) => [t, new Set<number>()]));
     const validate = () => {
-      for (const table of TABLES) for (const n of centre.validate(table, Math.floor(rand() * 200))) validated.get(table)!.add(n);
+      for (const table of TABLES) for (const n of centre.validate(table, Math.floor(rand() * perRound))) validated.get(table)!.add(n);
     };
     validate();
 

@@ -1,7 +1,10 @@
 import test from 'ava';
+import { connect, createServer, type Socket } from 'node:net';
 import type { AgentStatusReport } from '../agent/agent-status.js';
+import { MqttLink } from '../agent/link/mqtt-link.js';
 import type { IngestOutcome } from '../hub/ingest/ingest-pipeline.js';
 import type { ActTable } from '../scripts/sample-acts.js';
+import { freePort } from '../scripts/services/free-port.js';
 import { E2eRig, LoggedProcess, pollUntil, startServices, type RigCentre, type Services } from './helpers/e2e-rig.js';
 
 /*
@@ -158,4 +161,47 @@ test.serial('a receipt published while the agent is offline reaches it on its ne
   t.is(second.waiting, 0);
   t.deepEqual(c.at('births', 4), sent);
   t.is(outcomes.length, 4, 'the hub saw each SDC once');
+});
+
+test.serial('an agent daemon started while the broker is unreachable sends once it can reach it', async (t) => {
+  const rig = await E2eRig.create(services, 'late_link', TABLES);
+  t.teardown(() => rig.close());
+  await rig.startHub();
+  const c = await rig.addCentre({ matricule: 'CM-E2E-LATE-07', count: 60, tables: ['births'], batching: { minRecords: 1, maxAgeSeconds: 0 } });
+  await c.enrol();
+  // The centre reaches the broker through a relay that is not there yet, like a satellite terminal still searching.
+  const port = await freePort();
+  const link = new MqttLink({ url: `mqtt://127.0.0.1:${port}`, centre: c.matricule, openTimeoutMs: 500, backoff: { initialMs: 100, maxMs: 200 } });
+  const events: string[] = [];
+  const agent = await c.open({ link, log: (event) => events.push(event) });
+  const stop = new AbortController();
+  const daemon = agent.run(stop.signal);
+  const sockets = new Set<Socket>();
+  const relay = createServer((inbound) => {
+    const outbound = connect(services.broker.port, '127.0.0.1');
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('error', () => {
+        inbound.destroy();
+        outbound.destroy();
+      });
+      s.on('close', () => sockets.delete(s));
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  t.teardown(async () => {
+    stop.abort();
+    await daemon;
+    await agent.close();
+    sockets.forEach((s) => s.destroy());
+    relay.close();
+  });
+
+  await pollUntil(() => events.filter((e) => e === 'link_down').length, (n) => n >= 1, 'a first open that failed');
+  const sent = c.at('births', 2, 3);
+  t.true(sent.length > 0);
+  t.is((await rig.central('births', c)).rows, 0);
+  relay.listen(port, '127.0.0.1');
+  await pollUntil(() => c.count('births', 4), (n) => n === sent.length, 'every act exported once the relay is up', 30_000);
+  t.deepEqual((await rig.centralRows('births', c)).map((r) => r.source_numero), sent);
 });

@@ -1,6 +1,6 @@
 import { MqttSession, type Backoff, type Delivery, type MqttSessionOptions, type SessionState, type SessionUsage } from '../../common/mqtt-session.js';
 import { TamtamError } from '../../protocol/errors.js';
-import { centreOfTopic, downTopic, enrolReplyTopic, hubEnrolFilter, hubUpFilter } from '../../protocol/topics.js';
+import { HUB_SHARE_GROUP, centreOfTopic, downTopic, enrolReplyTopic, hubEnrolFilter, hubUpFilter } from '../../protocol/topics.js';
 
 /** What the hub does with one message: the reply (a receipt, an enrolment answer) goes back to the centre before the message is acknowledged. */
 export type ReceiverHandler = (centre: string, payload: Uint8Array) => Promise<{ reply?: Uint8Array }>;
@@ -65,7 +65,8 @@ export class MqttReceiver {
         keepaliveSec: options.keepaliveSec,
         openTimeoutMs: options.openTimeoutMs,
         receiveMaximum: this.concurrency,
-        subscriptions: [hubUpFilter(options.shared), ...(options.onEnrol ? [hubEnrolFilter] : [])],
+        // Enrolments are shared too: every hub process answering one request would refuse the token the first had just used.
+        subscriptions: [hubUpFilter(options.shared), ...(options.onEnrol ? [`${options.shared ? `$share/${HUB_SHARE_GROUP}/` : ''}${hubEnrolFilter}`] : [])],
         subscribeEverySession: true,
         backoff: options.backoff,
         random: options.random,

@@ -122,7 +122,8 @@ export class E2eRig {
     this.hubs.push(hub);
     const stop = hub.stop;
     hub.stop = async () => {
-      this.hubs.splice(this.hubs.indexOf(hub), 1);
+      const i = this.hubs.indexOf(hub);
+      if (i >= 0) this.hubs.splice(i, 1);
       await stop();
     };
     return hub;

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { cleanupAtExit } from '../../scripts/services/service-sandbox.js';
 
 /** bin/tamtam.js of this checkout (from dist/test/helpers or dist/scripts alike: both sit two levels below the root). */
 export const TAMTAM_BIN = fileURLToPath(new URL('../../../bin/tamtam.js', import.meta.url));
@@ -28,8 +29,11 @@ export class LoggedProcess {
   private exit: Exit | undefined;
 
   private constructor(readonly label: string, readonly child: ChildProcess) {
+    // No hub or agent may outlive a test file that ended early.
+    const unregister = cleanupAtExit(() => child.kill('SIGKILL'));
     // 'close' rather than 'exit': it comes after stderr ended, so every last line was read.
     this.exited = once(child, 'close').then(([code, signal]) => {
+      unregister();
       this.exit = { code: code as number | null, signal: signal as NodeJS.Signals | null };
       this.wake();
       return this.exit;
