@@ -6,28 +6,24 @@ import { openSource } from '../agent/source/source-adapter.js';
 import { Spool } from '../agent/spool/spool.js';
 import { AgentState } from '../agent/state/agent-state.js';
 import { TamtamError } from '../protocol/index.js';
-import { optionalString, requireOption, type CommandContext, type CommandGroup } from './command.js';
+import { optionalList, optionalString, requireOption, type CommandContext, type CommandGroup } from './command.js';
 
 const configOption = { config: { type: 'string' as const, short: 'c' } };
 const configPath = (ctx: CommandContext) => optionalString(ctx, 'config') ?? process.env.TAMTAM_AGENT_CONFIG ?? 'tamtam-agent.json';
 const logLine = (ctx: CommandContext) => (event: string, fields: Record<string, unknown> = {}) => ctx.err(JSON.stringify({ t: new Date().toISOString(), event, ...fields }));
 
-function list(ctx: CommandContext, name: string): string[] {
-  const v = ctx.values[name];
-  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
-}
 
 function init(ctx: CommandContext): void {
   const path = configPath(ctx);
   const sqlite = optionalString(ctx, 'sqlite');
   const postgres = optionalString(ctx, 'postgres');
   if (Boolean(sqlite) === Boolean(postgres)) throw new TamtamError('E_USAGE', "give the centre's database as --sqlite FILE or --postgres URL (one of them)");
-  const dicts = new Map(list(ctx, 'dict').map((d) => {
+  const dicts = new Map(optionalList(ctx, 'dict').map((d) => {
     const at = d.indexOf('=');
     if (at < 1) throw new TamtamError('E_USAGE', `--dict takes TABLE=FILE, not '${d}'`);
     return [d.slice(0, at), resolve(d.slice(at + 1))] as const;
   }));
-  const tables = list(ctx, 'table');
+  const tables = optionalList(ctx, 'table');
   if (tables.length === 0) throw new TamtamError('E_USAGE', 'give at least one --table to sync');
   const cfg: AgentConfigInput = {
     centre: requireOption(ctx, 'centre', "the centre's matricule, as the hub operator gave it"),
@@ -100,7 +96,6 @@ async function status(ctx: CommandContext): Promise<void> {
 
 export const agentGroup: CommandGroup = {
   name: 'agent',
-  summary: "run a centre's agent: configure, enrol, sync, status",
   commands: [
     {
       name: 'init', summary: 'write the agent config file', usage: '--centre M (--sqlite FILE | --postgres URL) --table T [--table T2] --broker URL [--dict T=FILE]',

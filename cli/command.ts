@@ -25,7 +25,6 @@ export interface Command {
 
 export interface CommandGroup {
   name: string;
-  summary: string;
   commands: Command[];
 }
 
@@ -34,10 +33,10 @@ const commonOptions: OptionSpec = {
   json: { type: 'boolean' },
 };
 
-export function groupHelp(group: CommandGroup): string {
+export function groupHelp(group: CommandGroup, summary: string): string {
   const width = Math.max(...group.commands.map((c) => c.name.length));
   return [
-    `tamtam ${group.name}: ${group.summary}`,
+    `tamtam ${group.name}: ${summary}`,
     '',
     'Commands:',
     ...group.commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -72,6 +71,12 @@ export function requireOption(ctx: CommandContext, name: string, what: string): 
 export function optionalString(ctx: CommandContext, name: string): string | undefined {
   const v = ctx.values[name];
   return typeof v === 'string' ? v : undefined;
+}
+
+/** A repeatable option's values, none when absent. */
+export function optionalList(ctx: CommandContext, name: string): string[] {
+  const v = ctx.values[name];
+  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
 }
 
 export function requirePositional(ctx: CommandContext, index: number, what: string): string {

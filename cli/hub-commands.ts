@@ -122,7 +122,6 @@ const statusHelp = 'status: 0 suspended, 1 some services, 2 all but data service
 
 export const hubGroup: CommandGroup = {
   name: 'hub',
-  summary: 'run the hub: set up, start, centres, central tables, dictionaries, quarantine',
   commands: [
     {
       name: 'init', summary: 'create a hub folder: CA, hub certificate, configuration', usage: '[--dir D] [--database-url URL] [--broker-url URL]',

@@ -35,7 +35,7 @@ export async function runCli(
   }
   const group = await entry.load();
   if (commandName === undefined || commandName === '--help' || commandName === '-h') {
-    out(groupHelp(group));
+    out(groupHelp(group, entry.summary));
     return commandName === undefined ? 1 : 0;
   }
   // `sdc dict train`: a command name may be two words.
@@ -46,7 +46,7 @@ export async function runCli(
     remaining = rest.slice(1);
   }
   if (!command) {
-    err(`tamtam ${group.name}: unknown command '${commandName}'.\n\n${groupHelp(group)}`);
+    err(`tamtam ${group.name}: unknown command '${commandName}'.\n\n${groupHelp(group, entry.summary)}`);
     return 2;
   }
   let json = remaining.includes('--json');

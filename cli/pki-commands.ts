@@ -284,6 +284,5 @@ Example:
 
 export const pkiGroup: CommandGroup = {
   name: 'pki',
-  summary: 'keys, certificate requests, the hub CA and its trust store',
   commands: [caInit, key, csr, issue, verify, register, show],
 };

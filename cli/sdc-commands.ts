@@ -6,7 +6,7 @@ import {
   encodeBatch, encodeDictionary, inspectEnvelope, kindName, loadCompressor, openSdc, peekSdc, sealSdc, trainDictionary, unarmourSdc,
   type Certificate, type Dictionary,
 } from '../protocol/index.js';
-import { optionalString, requireOption, requirePositional, type CommandContext, type CommandGroup } from './command.js';
+import { optionalList, optionalString, requireOption, requirePositional, type CommandContext, type CommandGroup } from './command.js';
 
 const jsonLine = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x instanceof Uint8Array ? { base64: Buffer.from(x).toString('base64') } : x));
 
@@ -14,10 +14,6 @@ function readRows(path: string) {
   return parseJsonLines(readFileSync(path === '-' ? 0 : path, 'utf8'), path === '-' ? 'standard input' : path);
 }
 
-function list(ctx: CommandContext, name: string): string[] {
-  const v = ctx.values[name];
-  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
-}
 
 function readDictionaries(paths: string[]): Dictionary[] {
   return paths.map((p) => decodeDictionary(readInput(p, 'dictionary')));
@@ -53,9 +49,9 @@ async function open(ctx: CommandContext): Promise<void> {
   const sdc = unarmourSdc(readInput(file, 'SDC'));
   const recipientKey = readPrivateKey(requireOption(ctx, 'key', "the hub's private key"), '--key');
   const recipientCert = readCertificate(requireOption(ctx, 'cert', "the hub's certificate"), '--cert');
-  const signers: Certificate[] = list(ctx, 'signer').map((p) => readCertificate(p, '--signer'));
+  const signers: Certificate[] = optionalList(ctx, 'signer').map((p) => readCertificate(p, '--signer'));
   if (signers.length === 0) throw new TamtamError('E_USAGE', "missing --signer (the sender's certificate; repeat it to try several)");
-  const dictionaries = readDictionaries(list(ctx, 'dict'));
+  const dictionaries = readDictionaries(optionalList(ctx, 'dict'));
   const opened = openSdc(await loadCompressor(), sdc, {
     recipientKey, recipientCert,
     resolveSigner: (id) => signers.find((c) => certMatches(c, id)),
@@ -119,7 +115,6 @@ function armour(ctx: CommandContext): void {
 
 export const sdcGroup: CommandGroup = {
   name: 'sdc',
-  summary: 'pack, open and inspect Secure Data Containers; train compression dictionaries',
   commands: [
     {
       name: 'pack', summary: 'pack records into a signed, encrypted SDC',

@@ -1,12 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { argv } from 'node:process';
-import { fileURLToPath } from 'node:url';
 import { parseJsonLines } from '../common/read-input.js';
 import {
   DEFAULT_LEVEL, SdcKind, batchFromObjects, type Batch, type CertId, certMatches, decodeBatch, encodeBatch, loadCompressor, openSdc, sealSdc, trainDictionary, type Value,
 } from '../protocol/index.js';
 import { makeTestPki } from '../test/helpers/test-pki.js';
+import { ACT_TABLES, generateActs, sharedData, type ActTable } from './sample-acts.js';
 
 /**
  * Packs 100-record SDCs the way an agent does and prints what crosses a link
@@ -15,14 +14,9 @@ import { makeTestPki } from '../test/helpers/test-pki.js';
  * the acts measured.
  */
 const BATCH = 100;
-const sharedData = fileURLToPath(new URL('../../../shared/data/', import.meta.url));
-
-function trainingRows(table: string, explicit: string | undefined): { rows: Record<string, Value>[]; source: string } {
+function trainingRows(table: ActTable, explicit: string | undefined): { rows: Record<string, Value>[]; source: string } {
   if (explicit) return { rows: parseJsonLines(readFileSync(explicit, 'utf8'), explicit), source: explicit };
-  const gen = `${sharedData}gen-acts.mjs`;
-  if (!existsSync(gen)) throw new Error(`no --train file and no generator at ${gen}`);
-  const text = execFileSync(process.execPath, [gen, '--table', table, '--count', '2000', '--seed', '4242', '--centre', 'CM-LT-DLA-0042'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  return { rows: parseJsonLines(text, 'generated training acts'), source: `gen-acts.mjs --seed 4242 --centre CM-LT-DLA-0042 (${table})` };
+  return { rows: generateActs({ table, count: 2000, seed: 4242, centre: 'CM-LT-DLA-0042' }), source: `gen-acts.mjs --seed 4242 --centre CM-LT-DLA-0042 (${table})` };
 }
 
 function option(name: string): string | undefined {
@@ -31,7 +25,7 @@ function option(name: string): string | undefined {
 }
 
 const input = argv.slice(2).find((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--')) ?? `${sharedData}births-5k.jsonl`;
-const table = option('table') ?? (input.match(/(births|deaths|marriages)/)?.[1] ?? 'births');
+const table = (option('table') ?? ACT_TABLES.find((t) => input.includes(t)) ?? 'births') as ActTable;
 const level = option('level') ? Number(option('level')) : undefined;
 const rows = parseJsonLines(readFileSync(input, 'utf8'), input);
 const training = trainingRows(table, option('train'));

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseJsonLines } from '../../common/read-input.js';
 import type { Value } from '../../protocol/batch/batch.js';
+import { sharedData } from '../../scripts/sample-acts.js';
 
-/** ../shared/data beside the checkout, from dist/test/helpers. */
-export const sharedData = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
+export { sharedData };
 /** test/ in the source tree, from dist/test/helpers. */
 export const testSource = fileURLToPath(new URL('../../../test/', import.meta.url));
 
