@@ -3,16 +3,23 @@ import { takePidLock } from '../common/pid-lock.js';
 import { loadCompressor } from '../protocol/compressor.js';
 import { TamtamError, isTamtamError } from '../protocol/errors.js';
 import { agentStatus, type AgentStatusReport } from './agent-status.js';
+import { runDaemon } from './agent-daemon.js';
 import { BatchPolicy } from './batch-policy.js';
 import { loadAgentIdentity, loadTableSpecs, type AgentConfig } from './config.js';
 import { Exporter, type PackResult } from './exporter.js';
-import { MqttLink } from './link/mqtt-link.js';
-import { emptyUsage, type Link, type LinkUsage } from './link/link.js';
+import { createLink } from './link/create-link.js';
+import { emptyUsage, usageDelta, type Link, type LinkUsage } from './link/link.js';
 import { ReceiptApplier, type ReceiptResult } from './receipt-applier.js';
 import { recover, type RecoveryReport } from './recovery.js';
 import { openSource, type SourceAdapter } from './source/source-adapter.js';
 import { Spool } from './spool/spool.js';
+import { UsageReporter } from './usage-reporter.js';
 import { AgentState, OPEN_STATES } from './state/agent-state.js';
+
+/** SDCs in flight on a link at once. */
+const SEND_WINDOW = 8;
+/** Calls `sync --once` makes when they keep dropping. */
+const MAX_CALLS = 5;
 
 export type AgentLog = (event: string, fields?: Record<string, unknown>) => void;
 
@@ -23,6 +30,22 @@ export interface AgentRuntimeOptions {
   log?: AgentLog;
   /** How often the daemon looks for validated records and due SDCs. Default 2 s. */
   pollMs?: number;
+}
+
+interface RuntimeParts {
+  config: AgentConfig;
+  state: AgentState;
+  source: SourceAdapter;
+  spool: Spool;
+  exporter: Exporter;
+  applier: ReceiptApplier;
+  link: Link;
+  recovery: RecoveryReport;
+  reporter: UsageReporter;
+  release: () => void;
+  clock: () => number;
+  log: AgentLog;
+  pollMs: number;
 }
 
 export interface SyncReport {
@@ -44,22 +67,27 @@ export class AgentRuntime {
   private readonly receiptWaiters = new Set<() => void>();
   private receiptsApplied = 0;
 
-  private constructor(
-    readonly config: AgentConfig,
-    readonly state: AgentState,
-    readonly source: SourceAdapter,
-    readonly spool: Spool,
-    readonly exporter: Exporter,
-    readonly applier: ReceiptApplier,
-    readonly link: Link,
-    readonly recovery: RecoveryReport,
-    private readonly release: () => void,
-    private readonly clock: () => number,
-    private readonly log: AgentLog,
-    private readonly pollMs: number,
-  ) {
-    link.onMessage(async (payload) => {
-      const result = await applier.accept(payload);
+  readonly config: AgentConfig;
+  readonly state: AgentState;
+  readonly source: SourceAdapter;
+  readonly spool: Spool;
+  readonly exporter: Exporter;
+  readonly applier: ReceiptApplier;
+  readonly link: Link;
+  readonly recovery: RecoveryReport;
+  private readonly reporter: UsageReporter;
+  private readonly release: () => void;
+  private readonly clock: () => number;
+  private readonly log: AgentLog;
+  private readonly pollMs: number;
+
+  private constructor(p: RuntimeParts) {
+    ({
+      config: this.config, state: this.state, source: this.source, spool: this.spool, exporter: this.exporter, applier: this.applier, link: this.link,
+      recovery: this.recovery, reporter: this.reporter, release: this.release, clock: this.clock, log: this.log, pollMs: this.pollMs,
+    } = p);
+    this.link.onMessage(async (payload) => {
+      const result = await this.applier.accept(payload);
       this.onReceipt(result);
     });
   }
@@ -81,12 +109,12 @@ export class AgentRuntime {
       const exporter = new Exporter({ ...common, tables, maxRecords: config.batching.maxRecords });
       const applier = new ReceiptApplier(common);
       const report = await recover({ ...common, exporter, applier, tables: tables.map((t) => t.name) });
-      const link = o.link ?? new MqttLink({
-        url: config.link.url, centre: config.centre, username: config.link.username, password: config.link.password,
-        ...(config.link.keepaliveSeconds ? { keepaliveSec: config.link.keepaliveSeconds } : {}),
+      const link = o.link ?? await createLink(config.centre, config.link, { dataDir: config.dataDir, now: clock });
+      const reporter = new UsageReporter({
+        ...common, tables: tables.map((t) => t.name), profile: config.link.profile.name, everySeconds: config.batching.usageReportMinutes * 60,
       });
       log('agent_opened', { centre: config.centre, recovered: summariseRecovery(report) });
-      return new AgentRuntime(config, state, source, spool, exporter, applier, link, report, release, clock, log, o.pollMs ?? 2000);
+      return new AgentRuntime({ config, state, source, spool, exporter, applier, link, recovery: report, reporter, release, clock, log, pollMs: o.pollMs ?? 2000 });
     } catch (e) {
       state?.close();
       await source?.close();
@@ -107,6 +135,10 @@ export class AgentRuntime {
   async pack(all: boolean, policy?: BatchPolicy): Promise<PackResult> {
     const tables = this.config.tables.map((t) => t.name);
     const due = all || !policy ? tables : (await policy.check(this.source, tables)).filter((d) => d.pack).map((d) => d.table);
+    if (this.reporter.due()) {
+      const sequence = await this.reporter.pack();
+      this.log('usage_report_packed', { sequence });
+    }
     if (due.length === 0) return { sdcs: [], records: 0, refused: [] };
     const result = await this.exporter.pack({ tables: due });
     for (const t of due) policy?.packed(t);
@@ -114,35 +146,55 @@ export class AgentRuntime {
     return result;
   }
 
-  /** Sends, oldest first, every outbox SDC never sent or sent longer ago than the receipt timeout. */
-  async sendDue(signal?: AbortSignal): Promise<number> {
+  /** Outbox SDCs never sent, or sent longer ago than the receipt timeout, oldest first. */
+  dueForSending(): number[] {
     const overdue = this.clock() - this.config.batching.receiptTimeoutSeconds * 1000;
+    return this.spool.listOutbox().map((f) => f.sequence).filter((sequence) => {
+      const sdc = this.state.sdc(sequence);
+      return sdc !== undefined && OPEN_STATES.includes(sdc.state) && (sdc.sentAt === null || sdc.sentAt <= overdue);
+    });
+  }
+
+  /**
+   * Sends every due SDC, up to SEND_WINDOW at once: on a satellite link a
+   * round trip is 1–2 s, and waiting for each SDC's acknowledgement before the
+   * next would leave the link idle. Rejects with the first failure once the
+   * sends in flight settled.
+   */
+  async sendDue(signal?: AbortSignal): Promise<number> {
+    const queue = this.dueForSending();
     let sent = 0;
-    for (const file of this.spool.listOutbox()) {
-      const sdc = this.state.sdc(file.sequence);
-      if (!sdc || !OPEN_STATES.includes(sdc.state) || (sdc.sentAt !== null && sdc.sentAt > overdue)) continue;
-      let bytes: Uint8Array;
-      try {
-        bytes = this.spool.readOutbox(file.sequence);
-      } catch (e) {
-        if (isTamtamError(e, 'E_IO')) continue; // its receipt came meanwhile and took the file
-        throw e;
+    let failure: unknown;
+    const worker = async () => {
+      for (let sequence = queue.shift(); sequence !== undefined && failure === undefined; sequence = queue.shift()) {
+        let bytes: Uint8Array;
+        try {
+          bytes = this.spool.readOutbox(sequence);
+        } catch (e) {
+          if (isTamtamError(e, 'E_IO')) continue; // its receipt came meanwhile and took the file
+          failure ??= e;
+          return;
+        }
+        try {
+          await this.link.send(bytes, signal);
+        } catch (e) {
+          failure ??= e;
+          return;
+        }
+        this.state.markSent(sequence);
+        sent++;
       }
-      await this.link.send(bytes, signal);
-      this.state.markSent(file.sequence);
-      sent++;
-    }
+    };
+    await Promise.all(Array.from({ length: SEND_WINDOW }, worker));
     this.meter();
+    if (failure !== undefined) throw failure;
     return sent;
   }
 
   /** Records the link's bytes since the last call, so usage survives restarts. */
   private meter(): void {
     const now = this.link.usage();
-    const delta: LinkUsage = {
-      bytesUp: now.bytesUp - this.usageSeen.bytesUp, bytesDown: now.bytesDown - this.usageSeen.bytesDown,
-      messagesUp: now.messagesUp - this.usageSeen.messagesUp, messagesDown: now.messagesDown - this.usageSeen.messagesDown, sessions: now.sessions - this.usageSeen.sessions,
-    };
+    const delta = usageDelta(now, this.usageSeen);
     if (Object.values(delta).some((v) => v !== 0)) this.state.addUsage(this.link.kind, delta);
     this.usageSeen = { ...now };
   }
@@ -176,58 +228,39 @@ export class AgentRuntime {
   async syncOnce(o: { timeoutMs: number; signal?: AbortSignal }): Promise<SyncReport> {
     const packed = await this.pack(true);
     const before = this.receiptsApplied;
+    const deadline = this.clock() + o.timeoutMs;
+    let sent = 0;
+    // A dropped call is normal on a satellite link: call again while time is left, resuming where the last one stopped.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        sent += await this.session({ receiptWaitMs: Math.max(0, deadline - this.clock()), signal: o.signal });
+        break;
+      } catch (e) {
+        const again = this.link.mode === 'session' && isTamtamError(e) && e.retryable && attempt < MAX_CALLS && this.clock() < deadline && !o.signal?.aborted;
+        if (!again) throw e;
+        this.log('call_dropped', { attempt, code: e.code, message: e.message });
+      }
+    }
+    return { packed, sent, receipts: this.receiptsApplied - before, waiting: this.waitingForReceipts() };
+  }
+
+  /** Opens the link, sends what is due, waits up to `receiptWaitMs` for the receipts, closes (hangs up). */
+  async session(o: { receiptWaitMs: number; signal?: AbortSignal }): Promise<number> {
     await this.link.open(o.signal);
     try {
       const sent = await this.sendDue(o.signal);
-      await this.waitForReceipts(o.timeoutMs, o.signal);
-      return { packed, sent, receipts: this.receiptsApplied - before, waiting: this.waitingForReceipts() };
+      await this.waitForReceipts(o.receiptWaitMs, o.signal);
+      return sent;
     } finally {
       this.meter();
       await this.link.close();
+      this.meter();
     }
   }
 
   /** The daemon: until `signal` aborts, pack by the batch policy and keep the outbox flowing. */
-  async run(signal: AbortSignal): Promise<void> {
-    const policy = new BatchPolicy(this.config.batching, this.clock);
-    // A failed open leaves the link down for good, so it is opened again at every poll until it is up.
-    let opening: Promise<void> | undefined;
-    const open = () => {
-      opening ??= this.link.open(signal)
-        .catch((e) => this.log('link_down', { code: (e as TamtamError).code, message: (e as Error).message }))
-        .finally(() => (opening = undefined));
-    };
-    // The outbox goes as soon as the link is (back) up, not a poll later.
-    let cameUp = false;
-    let wake = () => {};
-    this.link.onStateChange((state) => {
-      if (state !== 'up') return;
-      cameUp = true;
-      wake();
-    });
-    while (!signal.aborted) {
-      cameUp = false;
-      if (this.link.state === 'down') open();
-      try {
-        await this.pack(false, policy);
-        if (this.link.state === 'up') await this.sendDue(signal);
-      } catch (e) {
-        if (!(e instanceof TamtamError) || !e.retryable) this.log('error', { code: (e as TamtamError).code ?? 'E_INTERNAL', message: (e as Error).message });
-      }
-      if (cameUp) continue;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          // Removed each time: a daemon polls for months, and a listener left per poll would pile up.
-          signal.removeEventListener('abort', done);
-          wake = () => {};
-          resolve();
-        };
-        const timer = setTimeout(done, this.pollMs);
-        wake = done;
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
+  run(signal: AbortSignal): Promise<void> {
+    return runDaemon(this, signal, { pollMs: this.pollMs, clock: this.clock, log: this.log });
   }
 
   status(): Promise<AgentStatusReport> {
@@ -240,6 +273,7 @@ export class AgentRuntime {
   async close(): Promise<void> {
     this.meter();
     await this.link.close();
+    await this.link.dispose?.();
     await this.source.close();
     this.state.close();
     this.release();

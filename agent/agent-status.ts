@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import type { LinkState, LinkUsage } from './link/link.js';
+import { emptyUsage, USAGE_FIELDS, type LinkState, type LinkUsage } from './link/link.js';
 import type { SourceAdapter } from './source/source-adapter.js';
 import type { Spool } from './spool/spool.js';
 import type { AgentState, SdcRecord } from './state/agent-state.js';
@@ -105,17 +105,20 @@ export function formatAgentStatus(r: AgentStatusReport): string {
   }
   const byLink = new Map<string, LinkUsage>();
   for (const u of r.link.usage) {
-    const t = byLink.get(u.link) ?? { bytesUp: 0, bytesDown: 0, messagesUp: 0, messagesDown: 0, sessions: 0 };
-    for (const k of ['bytesUp', 'bytesDown', 'messagesUp', 'messagesDown', 'sessions'] as const) t[k] += u[k];
+    const t = byLink.get(u.link) ?? emptyUsage();
+    for (const k of USAGE_FIELDS) t[k] += u[k];
     byLink.set(u.link, t);
   }
   lines.push('', `Link: ${r.link.kind}, ${r.link.state}`);
   const today = r.at.slice(0, 10);
   for (const [link, t] of byLink) {
     const d = r.link.usage.find((u) => u.link === link && u.day === today);
-    lines.push(`  ${link}: today ${d ? `${kb(d.bytesUp)} up, ${kb(d.bytesDown)} down` : 'nothing'}; in all ${kb(t.bytesUp)} up, ${kb(t.bytesDown)} down, ${t.messagesUp} messages up, ${t.messagesDown} down, ${t.sessions} sessions`);
+    lines.push(`  ${link}: today ${d ? `${kb(d.bytesUp)} up, ${kb(d.bytesDown)} down, ${usd(d.costUsd)}` : 'nothing'}; in all ${kb(t.bytesUp)} up, ${kb(t.bytesDown)} down, ${t.messagesUp} messages up, ${t.messagesDown} down, ${t.sessions} sessions, ${minutes(t.airtimeMs)} connected, ${usd(t.costUsd)}`);
   }
   lines.push('', `Spool: ${r.spool.outbox} SDCs in the outbox (${kb(r.spool.outboxBytes)}), ${r.spool.inbox} in the inbox, ${r.spool.quarantine.length} quarantined`);
   for (const q of r.spool.quarantine) lines.push(`  quarantine/${q.name}: ${q.reason}`);
   return `${lines.join('\n')}\n`;
 }
+
+const usd = (v: number) => `US$${v.toFixed(2)}`;
+const minutes = (ms: number) => (ms < 60_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 60_000).toFixed(1)} min`);

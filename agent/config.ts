@@ -1,25 +1,19 @@
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-write.js';
 import { readCertificate, readInput, readPrivateKey } from '../common/read-input.js';
 import type { Certificate } from '../protocol/certificate.js';
 import { decodeDictionary, type Dictionary } from '../protocol/dictionary.js';
 import { TamtamError } from '../protocol/errors.js';
+import { Checker } from './config-checker.js';
+import { parseLinkConfig, type LinkConfig, type LinkConfigInput } from './link/link-config.js';
 import type { SourceConfig } from './source/source-adapter.js';
 
 export interface TableConfig {
   name: string;
   /** A dictionary file from 'tamtam sdc dict train'; much smaller SDCs. */
   dictionary?: string;
-}
-
-export interface MqttLinkConfig {
-  kind: 'mqtt';
-  url: string;
-  username?: string;
-  password?: string;
-  keepaliveSeconds?: number;
 }
 
 export interface BatchingConfig {
@@ -31,6 +25,10 @@ export interface BatchingConfig {
   maxAgeSeconds: number;
   /** An SDC with no receipt after this long is sent again. */
   receiptTimeoutSeconds: number;
+  /** A usage report (bytes, sessions, airtime and cost per link, backlog) goes to the hub this often; 0 = never. */
+  usageReportMinutes: number;
+  /** On a link that calls (a modem), call again after this long to fetch receipts that did not come before the last hang-up. */
+  callbackSeconds: number;
 }
 
 /** The agent's config file, with defaults applied and every path absolute. */
@@ -41,7 +39,7 @@ export interface AgentConfig {
   dataDir: string;
   source: SourceConfig;
   tables: TableConfig[];
-  link: MqttLinkConfig;
+  link: LinkConfig;
   hubCertificate: string;
   certificate: string;
   privateKey: string;
@@ -49,47 +47,12 @@ export interface AgentConfig {
 }
 
 /** What a config file holds: paths may be relative to it, and defaulted fields left out. */
-export type AgentConfigInput = Omit<AgentConfig, 'hubCertificate' | 'certificate' | 'privateKey' | 'batching'>
+export type AgentConfigInput = Omit<AgentConfig, 'hubCertificate' | 'certificate' | 'privateKey' | 'batching' | 'link'> & { link: LinkConfigInput }
   & Partial<Pick<AgentConfig, 'hubCertificate' | 'certificate' | 'privateKey'>> & { batching?: Partial<BatchingConfig> };
 
-export const DEFAULT_BATCHING: BatchingConfig = { maxRecords: 2000, minRecords: 100, maxAgeSeconds: 60, receiptTimeoutSeconds: 600 };
+export const DEFAULT_BATCHING: BatchingConfig = { maxRecords: 2000, minRecords: 100, maxAgeSeconds: 60, receiptTimeoutSeconds: 600, usageReportMinutes: 360, callbackSeconds: 300 };
 
 const MATRICULE = /^[A-Za-z0-9._-]{1,64}$/;
-const LINK_SCHEMES = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:'];
-
-type Obj = Record<string, unknown>;
-
-class Checker {
-  constructor(private readonly where: string, private readonly baseDir: string) {}
-
-  fail(field: string, want: string, got: unknown): never {
-    const shown = got === undefined ? 'nothing' : JSON.stringify(got);
-    throw new TamtamError('E_CONFIG', `${this.where}: field "${field}" must be ${want}, got ${shown}; fix it and start again`, { details: { field } });
-  }
-
-  object(v: unknown, field: string): Obj {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(field, 'an object', v);
-    return v as Obj;
-  }
-
-  string(o: Obj, key: string, field: string, optional = false): string | undefined {
-    const v = o[key];
-    if (v === undefined && optional) return undefined;
-    if (typeof v !== 'string' || v === '') this.fail(field, 'a non-empty string', v);
-    return v as string;
-  }
-
-  path(o: Obj, key: string, field: string, fallback?: string): string {
-    const v = this.string(o, key, field, fallback !== undefined) ?? fallback!;
-    return isAbsolute(v) ? v : resolve(this.baseDir, v);
-  }
-
-  integer(o: Obj, key: string, field: string, min: number, max: number, fallback?: number): number {
-    const v = o[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) this.fail(field, `a whole number from ${min} to ${max}`, v);
-    return v as number;
-  }
-}
 
 function source(c: Checker, v: unknown): SourceConfig {
   const o = c.object(v, 'source');
@@ -118,26 +81,6 @@ function tables(c: Checker, v: unknown): TableConfig[] {
   });
 }
 
-function link(c: Checker, v: unknown): MqttLinkConfig {
-  const o = c.object(v, 'link');
-  if (o.kind !== 'mqtt') c.fail('link.kind', '"mqtt"', o.kind);
-  const url = c.string(o, 'url', 'link.url')!;
-  let scheme = '';
-  try {
-    scheme = new URL(url).protocol;
-  } catch {
-    // reported below with the accepted schemes
-  }
-  if (!LINK_SCHEMES.includes(scheme)) c.fail('link.url', `a broker URL starting with ${LINK_SCHEMES.map((s) => `${s}//`).join(', ')}`, url);
-  const out: MqttLinkConfig = { kind: 'mqtt', url };
-  const username = c.string(o, 'username', 'link.username', true);
-  const password = c.string(o, 'password', 'link.password', true);
-  if (username !== undefined) out.username = username;
-  if (password !== undefined) out.password = password;
-  if (o.keepaliveSeconds !== undefined) out.keepaliveSeconds = c.integer(o, 'keepaliveSeconds', 'link.keepaliveSeconds', 0, 65535);
-  return out;
-}
-
 function batching(c: Checker, v: unknown): BatchingConfig {
   const o = v === undefined ? {} : c.object(v, 'batching');
   const maxRecords = c.integer(o, 'maxRecords', 'batching.maxRecords', 1, 100_000, DEFAULT_BATCHING.maxRecords);
@@ -146,6 +89,8 @@ function batching(c: Checker, v: unknown): BatchingConfig {
     minRecords: c.integer(o, 'minRecords', 'batching.minRecords (at most maxRecords)', 1, maxRecords, Math.min(DEFAULT_BATCHING.minRecords, maxRecords)),
     maxAgeSeconds: c.integer(o, 'maxAgeSeconds', 'batching.maxAgeSeconds', 0, 30 * 86_400, DEFAULT_BATCHING.maxAgeSeconds),
     receiptTimeoutSeconds: c.integer(o, 'receiptTimeoutSeconds', 'batching.receiptTimeoutSeconds', 1, 30 * 86_400, DEFAULT_BATCHING.receiptTimeoutSeconds),
+    usageReportMinutes: c.integer(o, 'usageReportMinutes', 'batching.usageReportMinutes', 0, 44_640, DEFAULT_BATCHING.usageReportMinutes),
+    callbackSeconds: c.integer(o, 'callbackSeconds', 'batching.callbackSeconds', 1, 30 * 86_400, DEFAULT_BATCHING.callbackSeconds),
   };
 }
 
@@ -166,7 +111,7 @@ export function parseAgentConfig(raw: unknown, baseDir: string, where = 'agent c
     dataDir,
     source: source(c, o.source),
     tables: tables(c, o.tables),
-    link: link(c, o.link),
+    link: parseLinkConfig(c, o.link),
     hubCertificate: c.path(o, 'hubCertificate', 'hubCertificate', join(keys, 'hub.crt')),
     certificate: c.path(o, 'certificate', 'certificate', join(keys, 'centre.crt')),
     privateKey: c.path(o, 'privateKey', 'privateKey', join(keys, 'centre.key')),

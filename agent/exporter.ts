@@ -133,6 +133,11 @@ export class Exporter {
     const result: PackResult = { sdcs: [], records: 0, refused: [] };
     const sdc = this.o.state.sdc(sequence);
     if (!sdc) return result;
+    // A report is made afresh when next due: the lost one carried no records.
+    if (sdc.kind !== 'data') {
+      this.o.state.abandonSdc(sequence);
+      return result;
+    }
     const entries = this.o.state.journal(sequence).filter((e) => e.outcome === null);
     const rows = (await this.o.source.readRows(sdc.table, entries.map((e) => e.numero))).filter(atStatus3);
     if (rows.length === 0) {

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { agentStatus, formatAgentStatus } from '../agent/agent-status.js';
 import { AgentRuntime } from '../agent/agent-runtime.js';
 import { loadAgentConfig, writeAgentConfig, type AgentConfigInput } from '../agent/config.js';
+import type { LinkConfigInput, ModemDriverName } from '../agent/link/link-config.js';
 import { openSource } from '../agent/source/source-adapter.js';
 import { Spool } from '../agent/spool/spool.js';
 import { AgentState } from '../agent/state/agent-state.js';
@@ -12,6 +13,26 @@ const configOption = { config: { type: 'string' as const, short: 'c' } };
 const configPath = (ctx: CommandContext) => optionalString(ctx, 'config') ?? process.env.TAMTAM_AGENT_CONFIG ?? 'tamtam-agent.json';
 const logLine = (ctx: CommandContext) => (event: string, fields: Record<string, unknown> = {}) => ctx.err(JSON.stringify({ t: new Date().toISOString(), event, ...fields }));
 
+
+/** MQTT unless --modem names a serial port; --ppp carries MQTT over the modem's call, --stream-host/--stream-port reach the hub's stream endpoint over TCP. */
+function linkInput(ctx: CommandContext): LinkConfigInput {
+  const profile = optionalString(ctx, 'profile');
+  const modemPort = optionalString(ctx, 'modem');
+  const mqtt = () => ({
+    url: requireOption(ctx, 'broker', "the hub's broker, e.g. mqtt://hub.example.org:1883"),
+    ...(optionalString(ctx, 'username') ? { username: optionalString(ctx, 'username')! } : {}),
+    ...(optionalString(ctx, 'password') ? { password: optionalString(ctx, 'password')! } : {}),
+  });
+  const withProfile = <T extends object>(link: T) => (profile ? { ...link, profile } : link);
+  if (modemPort) {
+    const driver = (optionalString(ctx, 'driver') ?? (ctx.values.ppp ? 'thuraya-gmprs' : 'iridium-csd')) as ModemDriverName;
+    const modem = { port: modemPort, driver, ...(optionalString(ctx, 'number') ? { number: optionalString(ctx, 'number')! } : {}), ...(optionalString(ctx, 'apn') ? { apn: optionalString(ctx, 'apn')! } : {}) };
+    return ctx.values.ppp ? withProfile({ kind: 'ppp' as const, modem, ...mqtt() }) : withProfile({ kind: 'modem' as const, modem });
+  }
+  const streamHost = optionalString(ctx, 'stream-host');
+  if (streamHost) return withProfile({ kind: 'tcp' as const, host: streamHost, port: Number(requireOption(ctx, 'stream-port', "the hub's stream endpoint port")) });
+  return withProfile({ kind: 'mqtt' as const, ...mqtt() });
+}
 
 function init(ctx: CommandContext): void {
   const path = configPath(ctx);
@@ -30,14 +51,11 @@ function init(ctx: CommandContext): void {
     dataDir: resolve(optionalString(ctx, 'data-dir') ?? 'tamtam-agent-data'),
     source: sqlite ? { kind: 'sqlite', path: resolve(sqlite) } : { kind: 'postgres', url: postgres! },
     tables: tables.map((name) => (dicts.has(name) ? { name, dictionary: dicts.get(name)! } : { name })),
-    link: {
-      kind: 'mqtt', url: requireOption(ctx, 'broker', "the hub's broker, e.g. mqtt://hub.example.org:1883"),
-      ...(optionalString(ctx, 'username') ? { username: optionalString(ctx, 'username')! } : {}),
-      ...(optionalString(ctx, 'password') ? { password: optionalString(ctx, 'password')! } : {}),
-    },
+    link: linkInput(ctx),
   };
   writeAgentConfig(path, cfg);
-  ctx.out(ctx.json ? JSON.stringify({ config: resolve(path) }) : `wrote ${path}. Next: 'tamtam agent enrol --config ${path} --token TOKEN' with the token from the hub operator.`);
+  const broker = cfg.link.kind === 'mqtt' || cfg.link.kind === 'ppp' ? '' : ' --broker URL';
+  ctx.out(ctx.json ? JSON.stringify({ config: resolve(path) }) : `wrote ${path}. Next: 'tamtam agent enrol --config ${path} --token TOKEN${broker}' with the token from the hub operator.`);
 }
 
 async function enrolCommand(ctx: CommandContext): Promise<void> {
@@ -45,10 +63,16 @@ async function enrolCommand(ctx: CommandContext): Promise<void> {
   const timeout = Number(optionalString(ctx, 'timeout') ?? 60);
   // Key generation and CSRs need all of node-forge; the daemon never does.
   const { enrol } = await import('../agent/enrolment/enrol-client.js');
+  // Enrolment is a request and an answer over MQTT; a centre whose link is a modem call enrols once where the broker can be reached.
+  const broker = optionalString(ctx, 'broker');
+  const mqtt = cfg.link.kind === 'mqtt' || cfg.link.kind === 'ppp' ? cfg.link : undefined;
+  if (!broker && !mqtt) {
+    throw new TamtamError('E_USAGE', `this centre's link is a ${cfg.link.kind} call, and enrolment runs over MQTT: give the hub's broker with --broker URL (from a laptop with Internet, or the terminal's IP service)`);
+  }
   const result = await enrol({
-    url: cfg.link.url, centre: cfg.centre, token: requireOption(ctx, 'token', 'the one-time enrolment token from the hub operator'),
+    url: broker ?? mqtt!.url, centre: cfg.centre, token: requireOption(ctx, 'token', 'the one-time enrolment token from the hub operator'),
     keyPath: cfg.privateKey, certPath: cfg.certificate, hubCertPath: cfg.hubCertificate, caPath: join(cfg.dataDir, 'keys', 'ca.crt'),
-    username: cfg.link.username, password: cfg.link.password, timeoutMs: timeout * 1000,
+    username: mqtt?.username, password: mqtt?.password, timeoutMs: timeout * 1000,
   });
   ctx.out(ctx.json ? JSON.stringify(result) : `enrolled ${cfg.centre}: certificate ${result.certPath}, key ${result.keyPath}, hub certificate ${result.hubCertPath}`);
 }
@@ -98,7 +122,7 @@ export const agentGroup: CommandGroup = {
   name: 'agent',
   commands: [
     {
-      name: 'init', summary: 'write the agent config file', usage: '--centre M (--sqlite FILE | --postgres URL) --table T [--table T2] --broker URL [--dict T=FILE]',
+      name: 'init', summary: 'write the agent config file', usage: '--centre M (--sqlite FILE | --postgres URL) --table T [--table T2] (--broker URL | --modem PORT) [--dict T=FILE]',
       help: `--config FILE     config file to write (default ./tamtam-agent.json or $TAMTAM_AGENT_CONFIG)
 --centre M        the centre's matricule, from the hub operator
 --sqlite FILE     the centre's SQLite database, or
@@ -107,11 +131,17 @@ export const agentGroup: CommandGroup = {
 --dict T=FILE     a compression dictionary for table T (from the hub operator)
 --broker URL      the hub's MQTT broker, e.g. mqtt://hub.example.org:1883
 --username, --password   the centre's broker credentials, if the broker wants them
+--modem PORT      no Internet: dial the hub through the satellite modem on PORT (e.g. /dev/ttyUSB0)
+--driver D        iridium-csd (default), thuraya-gmprs or hayes; --number N overrides the number dialled
+--ppp             carry MQTT over the modem's call with pppd (Thuraya GmPRS: give --apn APN and --broker)
+--stream-host H, --stream-port N   the hub's stream endpoint over TCP instead of MQTT
+--profile P       link profile: internet, iridium-csd, iridium-certus-100, iridium-go-exec, thuraya-gmprs, thuraya-ip
 --data-dir D      where the agent keeps its state, spool and keys (default ./tamtam-agent-data)`,
-      options: { ...configOption, centre: { type: 'string' }, sqlite: { type: 'string' }, postgres: { type: 'string' }, table: { type: 'string', multiple: true }, dict: { type: 'string', multiple: true }, broker: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' }, 'data-dir': { type: 'string' } },
+      options: { ...configOption, centre: { type: 'string' }, sqlite: { type: 'string' }, postgres: { type: 'string' }, table: { type: 'string', multiple: true }, dict: { type: 'string', multiple: true }, broker: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' }, 'data-dir': { type: 'string' },
+        modem: { type: 'string' }, driver: { type: 'string' }, number: { type: 'string' }, apn: { type: 'string' }, ppp: { type: 'boolean' }, 'stream-host': { type: 'string' }, 'stream-port': { type: 'string' }, profile: { type: 'string' } },
       run: init,
     },
-    { name: 'enrol', summary: "make the centre's key, send its request with the token, install the certificate", usage: '--token TOKEN [--config FILE] [--timeout S]', options: { ...configOption, token: { type: 'string' }, timeout: { type: 'string' } }, run: enrolCommand },
+    { name: 'enrol', summary: "make the centre's key, send its request with the token, install the certificate", usage: '--token TOKEN [--config FILE] [--broker URL] [--timeout S]', options: { ...configOption, token: { type: 'string' }, broker: { type: 'string' }, timeout: { type: 'string' } }, run: enrolCommand },
     { name: 'run', summary: 'the daemon: packs validated records and sends them as the link allows', usage: '[--config FILE]', options: configOption, run },
     { name: 'sync', summary: 'one session: pack everything validated, send, wait for receipts, stop', usage: '--once [--config FILE] [--timeout S]', options: { ...configOption, once: { type: 'boolean' }, timeout: { type: 'string' } }, run: sync },
     { name: 'status', summary: 'backlog by status, SDCs waiting, last receipt, rejected records, link usage', usage: '[--config FILE] [--json]', options: configOption, run: status },

@@ -13,4 +13,5 @@ export const groups: GroupEntry[] = [
   { name: 'pki', summary: "the hub's certificate authority: keys, requests, certificates, trust", load: async () => (await import('./pki-commands.js')).pkiGroup },
   { name: 'hub', summary: 'run the hub: set up, start, centres, central tables, dictionaries, quarantine', load: async () => (await import('./hub-commands.js')).hubGroup },
   { name: 'agent', summary: "run a centre's agent: configure, enrol, sync, status", load: async () => (await import('./agent-commands.js')).agentGroup },
+  { name: 'modem', summary: 'check a serial satellite modem: port, baud rate, model, signal, registration', load: async () => (await import('./modem-commands.js')).modemGroup },
 ];

@@ -1,6 +1,7 @@
 import { copyFileSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseJsonLines, readInput } from '../common/read-input.js';
+import { TamtamError } from '../protocol/errors.js';
 import { createCentralTable, inferColumns } from '../hub/central-tables.js';
 import { centralSummary } from '../hub/central-summary.js';
 import { withHubDatabase } from '../hub/hub-access.js';
@@ -30,12 +31,20 @@ function printCentre(ctx: CommandContext, c: Centre): void {
   ctx.out(Object.entries(v).map(([k, x]) => `${k.padEnd(19)} ${x ?? '-'}`).join('\n'));
 }
 
+function portNumber(v: string, option: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new TamtamError('E_USAGE', `${option} takes a port number from 0 to 65535, not '${v}'`);
+  return n;
+}
+
 async function init(ctx: CommandContext): Promise<void> {
   const port = optionalString(ctx, 'mqtt-port');
+  const streamPort = optionalString(ctx, 'stream-port');
   const home = initHubHome(hubDir(ctx), {
+    ...(streamPort ? { streamPort: portNumber(streamPort, '--stream-port') } : {}), streamHost: optionalString(ctx, 'stream-host'),
     hubId: optionalString(ctx, 'hub-id'), databaseUrl: optionalString(ctx, 'database-url'), brokerUrl: optionalString(ctx, 'broker-url'),
     brokerUsername: optionalString(ctx, 'broker-username'), brokerPassword: optionalString(ctx, 'broker-password'),
-    ...(port ? { mqttPort: Number(port) } : {}), force: ctx.values.force === true,
+    ...(port ? { mqttPort: portNumber(port, '--mqtt-port') } : {}), force: ctx.values.force === true,
   });
   const p = hubPaths(home.dir);
   if (ctx.json) return ctx.out(JSON.stringify({ dir: home.dir, hubId: home.config.hubId, caCert: p.caCert, hubCert: p.hubCert }));
@@ -45,6 +54,7 @@ async function init(ctx: CommandContext): Promise<void> {
     `  hub certificate  ${p.hubCert}  (centres encrypt for it)`,
     `  database         ${home.config.databaseUrl ? 'external' : 'embedded, in pgdata/'}`,
     `  broker           ${home.config.brokerUrl ?? `embedded, on 127.0.0.1:${home.config.mqttPort}`}`,
+    `  modem calls      ${home.config.streamPort === undefined ? 'none (--stream-port N takes them)' : `TCP ${home.config.streamHost ?? '127.0.0.1'}:${home.config.streamPort}`}`,
     `Next: 'tamtam hub table create <table> --like sample.jsonl', 'tamtam hub centre add --name ...', 'tamtam hub start'.`,
   ].join('\n'));
 }
@@ -130,9 +140,11 @@ export const hubGroup: CommandGroup = {
 --broker-url URL     MQTT broker (Mosquitto, EMQX); without it the hub runs one on 127.0.0.1
 --broker-username, --broker-password   the hub's own broker credentials
 --mqtt-port N        port of the embedded broker (default 1883)
+--stream-port N      TCP port taking modem calls (Iridium RUDICS delivers data calls there); none by default
+--stream-host H      address it listens on (default 127.0.0.1)
 --hub-id ID          the hub's sender id on receipts (default 'hub')
 --force              replace an existing CA (every centre must enrol again)`,
-      options: { ...dirOption, 'database-url': { type: 'string' }, 'broker-url': { type: 'string' }, 'broker-username': { type: 'string' }, 'broker-password': { type: 'string' }, 'mqtt-port': { type: 'string' }, 'hub-id': { type: 'string' }, force: { type: 'boolean' } },
+      options: { ...dirOption, 'database-url': { type: 'string' }, 'broker-url': { type: 'string' }, 'broker-username': { type: 'string' }, 'broker-password': { type: 'string' }, 'mqtt-port': { type: 'string' }, 'stream-port': { type: 'string' }, 'stream-host': { type: 'string' }, 'hub-id': { type: 'string' }, force: { type: 'boolean' } },
       run: init,
     },
     { name: 'start', summary: 'run the hub until Ctrl-C (logs are JSON lines on stderr)', usage: '[--dir D]', options: dirOption, run: start },

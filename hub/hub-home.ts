@@ -18,6 +18,7 @@ import { createCertificateAuthority, issueCertificate, type CertificateAuthority
  *   pki/hub.crt hub.key the hub's own certificate (receipts are signed with it, SDCs encrypted for it)
  *   dictionaries/*.dict zstd dictionaries, by table
  *   pgdata/             embedded PostgreSQL, when no databaseUrl is set
+ *   transfers/          SDCs half-received on modem calls, resumed at the next call
  */
 export interface HubConfig {
   hubId: string;
@@ -31,6 +32,10 @@ export interface HubConfig {
   mqttPort: number;
   /** Use `$share/` subscriptions so several hub processes split the load (needs a broker that has them, e.g. Mosquitto). */
   sharedSubscription: boolean;
+  /** TCP port taking byte-stream calls (modems delivered by Iridium RUDICS or a terminal's IP service); absent: none. */
+  streamPort?: number;
+  /** Address the stream endpoint listens on; default 127.0.0.1 (set the public address the gateway reaches). */
+  streamHost?: string;
 }
 
 export interface HubHome {
@@ -53,6 +58,7 @@ export const hubPaths = (dir: string) => ({
   hubKey: join(dir, 'pki', 'hub.key'),
   dictionaries: join(dir, 'dictionaries'),
   pgdata: join(dir, 'pgdata'),
+  transfers: join(dir, 'transfers'),
 });
 
 export interface InitHubOptions extends Partial<HubConfig> {
@@ -85,6 +91,8 @@ export function initHubHome(dirIn: string, options: InitHubOptions = {}): HubHom
     ...(options.brokerUrl ? { brokerUrl: options.brokerUrl } : {}),
     ...(options.brokerUsername ? { brokerUsername: options.brokerUsername } : {}),
     ...(options.brokerPassword ? { brokerPassword: options.brokerPassword } : {}),
+    ...(options.streamPort !== undefined ? { streamPort: options.streamPort } : {}),
+    ...(options.streamHost ? { streamHost: options.streamHost } : {}),
   };
   writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', 0o600);
   return loadHubHome(dir);
@@ -104,11 +112,12 @@ function checkConfig(raw: unknown, path: string): HubConfig {
   if (typeof c !== 'object' || c === null) throw new TamtamError('E_CONFIG', `${path} is not a JSON object`);
   if (typeof c.hubId !== 'string') throw bad('hubId', 'a string');
   checkSender(c.hubId);
-  for (const k of ['databaseUrl', 'brokerUrl', 'brokerUsername', 'brokerPassword'] as const) {
+  for (const k of ['databaseUrl', 'brokerUrl', 'brokerUsername', 'brokerPassword', 'streamHost'] as const) {
     if (c[k] !== undefined && typeof c[k] !== 'string') throw bad(k, 'a string when set');
   }
   if (!Number.isInteger(c.mqttPort) || c.mqttPort! < 0 || c.mqttPort! > 65535) throw bad('mqttPort', 'a port number');
   if (typeof c.sharedSubscription !== 'boolean') throw bad('sharedSubscription', 'true or false');
+  if (c.streamPort !== undefined && (!Number.isInteger(c.streamPort) || c.streamPort < 0 || c.streamPort > 65535)) throw bad('streamPort', 'a port number when set');
   return c as HubConfig;
 }
 

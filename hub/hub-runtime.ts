@@ -10,7 +10,8 @@ import { writeRunFile } from './hub-access.js';
 import { hubPaths, type HubHome } from './hub-home.js';
 import { IngestPipeline, type IngestOutcome } from './ingest/ingest-pipeline.js';
 import { issueCertificate } from './pki/certificate-authority.js';
-import { MqttReceiver } from './receivers/mqtt-receiver.js';
+import { MqttReceiver, type ReceiverHandler } from './receivers/mqtt-receiver.js';
+import { startStreamEndpoint } from './stream-endpoint.js';
 import { CentreRegistry } from './registry/centre-registry.js';
 
 export interface HubLog {
@@ -32,6 +33,8 @@ export interface RunningHub {
   pipeline: IngestPipeline;
   databaseUrl: string;
   brokerUrl: string;
+  /** The stream endpoint's port, when the hub takes modem calls. */
+  streamPort?: number;
   embeddedDatabase: boolean;
   embeddedBroker: boolean;
   stop(): Promise<void>;
@@ -77,6 +80,13 @@ export async function startHub(home: HubHome, options: StartHubOptions = {}): Pr
       dictionaries: (id) => home.dictionaries.find((d) => d.id === id),
     });
 
+    const ingestHandler = (via: string): ReceiverHandler => async (centre, payload) => {
+      const outcome = await pipeline.ingest(payload, { via });
+      log.info('sdc', { centre, via, outcome: outcome.kind, merged: outcome.merged, duplicates: outcome.duplicates, rejected: outcome.rejected, ...(outcome.error ? { code: outcome.error.code, reason: outcome.error.message } : {}) });
+      options.onIngest?.(centre, outcome);
+      return { reply: outcome.receipt };
+    };
+
     let broker: EmbeddedBroker | undefined;
     if (!config.brokerUrl && options.receive !== false) {
       broker = await startEmbeddedBroker({ port: config.mqttPort });
@@ -109,22 +119,25 @@ export async function startHub(home: HubHome, options: StartHubOptions = {}): Pr
         shared: Boolean(config.brokerUrl) && config.sharedSubscription,
         username: config.brokerUsername,
         password: config.brokerPassword,
-        onUp: async (centre, payload) => {
-          const outcome = await pipeline.ingest(payload, { via: 'mqtt' });
-          log.info('sdc', { centre, outcome: outcome.kind, merged: outcome.merged, duplicates: outcome.duplicates, rejected: outcome.rejected, ...(outcome.error ? { code: outcome.error.code, reason: outcome.error.message } : {}) });
-          options.onIngest?.(centre, outcome);
-          return { reply: outcome.receipt };
-        },
+        onUp: ingestHandler('mqtt'),
         onEnrol: enrolmentHandler(enrolment),
         onError: (e) => log.error('receiver', { code: e.code, message: e.message }),
       });
       await receiver.start();
       closers.push(() => receiver.stop());
     }
+    let streamPort: number | undefined;
+    if (config.streamPort !== undefined && options.receive !== false) {
+      const stream = await startStreamEndpoint({
+        db, registry, onUp: ingestHandler('stream'), host: config.streamHost, port: config.streamPort, stateDir: hubPaths(home.dir).transfers, log,
+      });
+      closers.push(() => stream.stop());
+      streamPort = stream.port;
+    }
     const removeRunFile = writeRunFile(home, { databaseUrl, brokerUrl });
     closers.push(async () => removeRunFile());
-    log.info('hub_started', { hubId: config.hubId, database: pg ? 'embedded' : 'external', broker: broker ? broker.url : config.brokerUrl ? 'external' : 'none' });
-    return { db, registry, pipeline, databaseUrl, brokerUrl, embeddedDatabase: Boolean(pg), embeddedBroker: Boolean(broker), stop };
+    log.info('hub_started', { hubId: config.hubId, database: pg ? 'embedded' : 'external', broker: broker ? broker.url : config.brokerUrl ? 'external' : 'none', ...(streamPort === undefined ? {} : { streamPort }) });
+    return { db, registry, pipeline, databaseUrl, brokerUrl, streamPort, embeddedDatabase: Boolean(pg), embeddedBroker: Boolean(broker), stop };
   } catch (e) {
     await stop();
     throw e;

@@ -34,6 +34,11 @@ export type ErrorCode =
   | 'E_CONFIG'
   // links and peers
   | 'E_LINK_DOWN'
+  | 'E_PORT_NOT_FOUND'
+  | 'E_PORT_BUSY'
+  | 'E_MODEM_SILENT'
+  | 'E_MODEM_ERROR'
+  | 'E_DIAL_FAILED'
   | 'E_TIMEOUT'
   | 'E_ABORTED'
   | 'E_INTERNAL';

@@ -9,22 +9,39 @@ import { createCentralTable, inferColumns } from '../hub/central-tables.js';
 import { hubPaths, initHubHome, loadHubHome } from '../hub/hub-home.js';
 import { quietLog, startHub } from '../hub/hub-runtime.js';
 import { batchFromObjects, encodeDictionary, trainDictionary } from '../protocol/index.js';
+import { ModemSimulator } from '../hardware/simulator/modem-simulator.js';
 import { freePort } from './services/free-port.js';
+import { findExecutable } from './services/service-sandbox.js';
 import { ACT_TABLES, fillCentreDatabase, generateActs, type ActTable } from './sample-acts.js';
 
 /**
  * The whole of Tamtam on one machine: an embedded hub (PostgreSQL and MQTT
- * broker in-process), three centres with their own SQLite databases of sample
- * acts, enrolment, one sync each, and what reached the central tables. Each
+ * broker in-process), four centres with their own SQLite databases of sample
+ * acts (one of them with no Internet, dialling the hub through a simulated
+ * satellite modem on a pseudo-terminal), enrolment, one sync each, and what
+ * reached the central tables. Each
  * run starts from a clean demo-data/ folder, so it can be run again.
  */
 const root = resolve(process.argv[2] ?? 'demo-data');
-const CENTRES = [
-  { matricule: 'CM-CE-YDE-0001', name: 'Yaoundé 1er', city: 'Yaoundé', country: 'cm' as const, seed: 11 },
-  { matricule: 'CM-LT-DLA-0002', name: 'Douala 3e', city: 'Douala', country: 'cm' as const, seed: 12 },
-  { matricule: 'SN-DK-DKR-0003', name: 'Dakar Plateau', city: 'Dakar', country: 'sn' as const, seed: 13 },
+interface DemoCentre {
+  matricule: string;
+  name: string;
+  city: string;
+  country: 'cm' | 'sn';
+  seed: number;
+  /** A centre with no Internet: its agent dials the hub through a (simulated) satellite modem. */
+  satellite?: boolean;
+}
+const CENTRES: DemoCentre[] = [
+  { matricule: 'CM-CE-YDE-0001', name: 'Yaoundé 1er', city: 'Yaoundé', country: 'cm', seed: 11 },
+  { matricule: 'CM-LT-DLA-0002', name: 'Douala 3e', city: 'Douala', country: 'cm', seed: 12 },
+  { matricule: 'SN-DK-DKR-0003', name: 'Dakar Plateau', city: 'Dakar', country: 'sn', seed: 13 },
+  { matricule: 'CM-EN-MKL-0004', name: 'Mokolo', city: 'Mokolo', country: 'cm', seed: 14, satellite: true },
 ];
 const COUNTS: Record<ActTable, number> = { births: 1200, deaths: 400, marriages: 300 };
+/** A satellite link at 9.6 kbps costs seconds per kilobyte: that centre has fewer acts waiting. */
+const SATELLITE_COUNTS: Record<ActTable, number> = { births: 120, deaths: 40, marriages: 20 };
+const SATELLITE = { upKbps: 9.6, downKbps: 9.6, rttMs: 1500 };
 const say = (s: string) => process.stdout.write(s + '\n');
 
 async function main(): Promise<number> {
@@ -33,7 +50,7 @@ async function main(): Promise<number> {
   const started = Date.now();
 
   say(`Hub: new CA and certificates in ${join(root, 'hub')}; embedded PostgreSQL and MQTT broker on 127.0.0.1`);
-  initHubHome(join(root, 'hub'), { mqttPort: await freePort() });
+  initHubHome(join(root, 'hub'), { mqttPort: await freePort(), streamPort: await freePort() });
   const dictionaries = new Map<ActTable, string>();
   for (const table of ACT_TABLES) {
     // Dictionaries come from acts of another place and seed than any centre's.
@@ -44,17 +61,26 @@ async function main(): Promise<number> {
   }
   const home = loadHubHome(join(root, 'hub'));
   const hub = await startHub(home, { log: quietLog });
+  let modem: ModemSimulator | undefined;
   try {
     for (const table of ACT_TABLES) await createCentralTable(hub.db, table, inferColumns(generateActs({ table, count: 200, seed: 1 })));
     say(`Central tables: ${ACT_TABLES.join(', ')}`);
 
     const expected = new Map<string, number>();
+    // A pseudo-terminal pair needs socat; without it the satellite centre is left out and the demo says so.
+    modem = findExecutable('socat')
+      ? await ModemSimulator.start({ target: () => ({ host: '127.0.0.1', port: hub.streamPort! }), ...SATELLITE, connectDelayMs: 3000 })
+      : undefined;
     for (const c of CENTRES) {
+      if (c.satellite && !modem) {
+        say(`Centre ${c.matricule} (${c.name}): left out, its simulated satellite modem needs socat (apt-get install socat)`);
+        continue;
+      }
       const { token } = await hub.registry.add({ matricule: c.matricule, name: c.name, city: c.city });
       const dir = join(root, c.matricule);
       mkdirSync(dir, { recursive: true });
       const dbPath = join(dir, 'centre.db');
-      fillCentreDatabase(dbPath, ACT_TABLES.map((table) => ({ table, count: COUNTS[table], seed: c.seed, country: c.country, centre: c.matricule })));
+      fillCentreDatabase(dbPath, ACT_TABLES.map((table) => ({ table, count: (c.satellite ? SATELLITE_COUNTS : COUNTS)[table], seed: c.seed, country: c.country, centre: c.matricule })));
       // Staff have not validated every act yet: those stay home.
       const centreDb = new Database(dbPath);
       for (const table of ACT_TABLES) {
@@ -68,13 +94,23 @@ async function main(): Promise<number> {
         centre: c.matricule, dataDir: join(dir, 'agent'), source: { kind: 'sqlite', path: dbPath },
         tables: ACT_TABLES.map((name) => ({ name, dictionary: dictionaries.get(name)! })), link: { kind: 'mqtt', url: hub.brokerUrl },
       });
-      const config = loadAgentConfig(configPath);
+      let config = loadAgentConfig(configPath);
+      // Enrolment goes over MQTT, as from a technician's laptop; a satellite centre then switches its link to the modem.
       await enrol({ url: hub.brokerUrl, centre: c.matricule, token, keyPath: config.privateKey, certPath: config.certificate, hubCertPath: config.hubCertificate, caPath: join(config.dataDir, 'keys', 'ca.crt'), timeoutMs: 30_000 });
+      if (c.satellite) {
+        writeAgentConfig(configPath, {
+          centre: c.matricule, dataDir: join(dir, 'agent'), source: { kind: 'sqlite', path: dbPath },
+          tables: ACT_TABLES.map((name) => ({ name, dictionary: dictionaries.get(name)! })),
+          link: { kind: 'modem', modem: { port: modem!.path, driver: 'iridium-csd' }, profile: { base: 'iridium-csd', name: 'iridium-demo', ...SATELLITE } },
+        });
+        config = loadAgentConfig(configPath);
+      }
       const agent = await AgentRuntime.open(config);
       try {
-        const r = await agent.syncOnce({ timeoutMs: 60_000 });
+        const r = await agent.syncOnce({ timeoutMs: 120_000 });
         const usage = agent.link.usage();
-        say(`Centre ${c.matricule} (${c.name}): enrolled; sent ${r.packed.records} validated acts in ${r.packed.sdcs.length} SDCs, ${r.receipts} receipts, ${(usage.bytesUp / 1024).toFixed(1)} KB up (${(usage.bytesUp / Math.max(1, r.packed.records)).toFixed(0)} B an act)`);
+        const how = c.satellite ? `over a simulated satellite modem (${SATELLITE.upKbps} kbps, ${SATELLITE.rttMs / 1000} s round trip), ${usage.sessions} call(s), ${(usage.airtimeMs / 1000).toFixed(0)} s of airtime, US$${usage.costUsd.toFixed(2)}` : 'over MQTT';
+        say(`Centre ${c.matricule} (${c.name}): enrolled; sent ${r.packed.records} validated acts in ${r.packed.sdcs.length} SDCs ${how}; ${r.receipts} receipts, ${(usage.bytesUp / 1024).toFixed(1)} KB up (${(usage.bytesUp / Math.max(1, r.packed.records)).toFixed(0)} B an act)`);
       } finally {
         await agent.close();
       }
@@ -97,6 +133,7 @@ async function main(): Promise<number> {
     say(`\n${ok ? 'Every validated act reached the central tables once' : 'SOME ACTS ARE MISSING'}; acts not yet validated stayed at their centre. ${((Date.now() - started) / 1000).toFixed(1)} s.`);
     return ok ? 0 : 1;
   } finally {
+    await modem?.close();
     await hub.stop();
   }
 }

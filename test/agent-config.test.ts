@@ -31,8 +31,8 @@ test('a minimal config gets the defaults, and paths relative to the config file'
   t.is(cfg.privateKey, join(dir, 'data', 'keys', 'centre.key'));
   t.is(cfg.hubCertificate, join(dir, 'data', 'keys', 'hub.crt'));
   t.deepEqual(cfg.batching, DEFAULT_BATCHING);
-  t.deepEqual(DEFAULT_BATCHING, { maxRecords: 2000, minRecords: 100, maxAgeSeconds: 60, receiptTimeoutSeconds: 600 });
-  t.like(cfg.link, { kind: 'mqtt', url: 'mqtts://hub.example.org:8883', password: 's3cret' });
+  t.deepEqual(DEFAULT_BATCHING, { maxRecords: 2000, minRecords: 100, maxAgeSeconds: 60, receiptTimeoutSeconds: 600, usageReportMinutes: 360, callbackSeconds: 300 });
+  t.like(cfg.link, { kind: 'mqtt', url: 'mqtts://hub.example.org:8883', password: 's3cret', profile: { name: 'internet', perKbUsd: 0 } });
 });
 
 test('writeAgentConfig writes atomically, owner-only, and round-trips', (t) => {
@@ -42,12 +42,22 @@ test('writeAgentConfig writes atomically, owner-only, and round-trips', (t) => {
   writeAgentConfig(path, cfg);
   t.is(statSync(path).mode & 0o777, 0o600, 'it may hold the broker password');
   const loaded = loadAgentConfig(path);
-  t.deepEqual(loaded.batching, { maxRecords: 500, minRecords: 50, maxAgeSeconds: 60, receiptTimeoutSeconds: 600 });
+  t.deepEqual(loaded.batching, { ...DEFAULT_BATCHING, maxRecords: 500, minRecords: 50 });
   writeAgentConfig(path, loaded);
   t.deepEqual(loadAgentConfig(path), loaded);
   const before = readFileSync(path, 'utf8');
   t.throws(() => writeAgentConfig(path, { ...loaded, centre: 'bad centre!' }), { code: 'E_CONFIG' });
   t.is(readFileSync(path, 'utf8'), before, 'a bad config never replaces a good one');
+});
+
+test('modem, ppp and tcp links: defaults by driver, profiles by name or as changes to a built-in one', (t) => {
+  const parse = (link: unknown) => parseAgentConfig({ ...minimal(), link }, '/centre').link;
+  const modem = parse({ kind: 'modem', modem: { port: '/dev/ttyUSB0' } });
+  t.like(modem, { kind: 'modem', modem: { port: '/dev/ttyUSB0', baudRate: 19_200, driver: 'iridium-csd', flowControl: false }, profile: { name: 'iridium-csd', upKbps: 2.4 } });
+  const ppp = parse({ kind: 'ppp', modem: { port: '/dev/ttyS0', driver: 'thuraya-gmprs', apn: 'get', flowControl: true }, url: 'mqtt://10.0.0.1:1883' });
+  t.like(ppp, { kind: 'ppp', pppd: '/usr/sbin/pppd', modem: { apn: 'get', flowControl: true }, profile: { name: 'thuraya-gmprs' } });
+  const tcp = parse({ kind: 'tcp', host: 'hub.example.org', port: 7300, profile: { base: 'iridium-certus-100', name: 'certus-ngo', perKbUsd: 0.004, chunkBytes: 512 } });
+  t.like(tcp, { kind: 'tcp', profile: { name: 'certus-ngo', perKbUsd: 0.004, chunkBytes: 512, upKbps: 22, minBytesPerSession: 5120 } });
 });
 
 const BAD: [string, (c: Record<string, unknown>) => void, RegExp][] = [
@@ -60,6 +70,12 @@ const BAD: [string, (c: Record<string, unknown>) => void, RegExp][] = [
   ['no tables', (c) => (c.tables = []), /field "tables" must be a non-empty list/],
   ['a table twice', (c) => (c.tables = [{ name: 'births' }, { name: 'births' }]), /field "tables\[1\].name" must be a table not listed before/],
   ['a table without name', (c) => (c.tables = [{ dictionary: 'x' }]), /field "tables\[0\].name"/],
+  ['unknown profile', (c) => (c.link = { kind: 'mqtt', url: 'mqtt://h', profile: 'starlink' }), /"starlink" is not a link profile; use one of internet, iridium-csd/],
+  ['profile field misspelt', (c) => (c.link = { kind: 'mqtt', url: 'mqtt://h', profile: { base: 'internet', upkbps: 3 } }), /link.profile.upkbps is not a profile field/],
+  ['profile chunk too small', (c) => (c.link = { kind: 'mqtt', url: 'mqtt://h', profile: { chunkBytes: 8 } }), /chunkBytes must be a whole number from 16 to 65535/],
+  ['modem without port', (c) => (c.link = { kind: 'modem', modem: {} }), /field "link.modem.port" must be a non-empty string/],
+  ['modem driver unknown', (c) => (c.link = { kind: 'modem', modem: { port: '/dev/ttyUSB0', driver: 'zoom' } }), /field "link.modem.driver" must be "iridium-csd", "thuraya-gmprs", "hayes"/],
+  ['GmPRS as a raw stream', (c) => (c.link = { kind: 'modem', modem: { port: '/dev/ttyUSB0', driver: 'thuraya-gmprs' } }), /field "link.kind" must be "ppp" for a Thuraya GmPRS terminal/],
   ['link kind', (c) => (c.link = { kind: 'iridium', url: 'x' }), /field "link.kind" must be "mqtt"/],
   ['link url', (c) => (c.link = { kind: 'mqtt', url: 'http://hub' }), /field "link.url" must be a broker URL starting with mqtt:\/\//],
   ['keepalive negative', (c) => (c.link = { kind: 'mqtt', url: 'mqtt://hub', keepaliveSeconds: -1 }), /field "link.keepaliveSeconds" must be a whole number from 0 to 65535, got -1/],

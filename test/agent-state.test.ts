@@ -28,7 +28,7 @@ test('state.db is created in WAL mode at the current schema, sequences start fro
   again.close();
   const raw = new Database(path);
   t.is(raw.pragma('journal_mode', { simple: true }), 'wal');
-  t.is(raw.pragma('user_version', { simple: true }), 1);
+  t.is(raw.pragma('user_version', { simple: true }), 2);
   raw.close();
 });
 
@@ -84,12 +84,15 @@ test('usage is counted per link per day', (t) => {
   state.addUsage('mqtt', { bytesUp: 50, bytesDown: 20, messagesDown: 1 });
   now += 86_400_000;
   state.addUsage('mqtt', { bytesUp: 7 });
-  state.addUsage('sbd', { bytesUp: 340, messagesUp: 1 });
+  state.addUsage('sbd', { bytesUp: 340, messagesUp: 1, airtimeMs: 20_000, costUsd: 0.25 });
+  state.addUsage('sbd', { airtimeMs: 1_000, costUsd: 0.5 });
+  const none = { airtimeMs: 0, costUsd: 0 };
   t.deepEqual(state.usage(), [
-    { link: 'mqtt', day: '2024-05-01', bytesUp: 150, bytesDown: 20, messagesUp: 1, messagesDown: 1, sessions: 1 },
-    { link: 'mqtt', day: '2024-05-02', bytesUp: 7, bytesDown: 0, messagesUp: 0, messagesDown: 0, sessions: 0 },
-    { link: 'sbd', day: '2024-05-02', bytesUp: 340, bytesDown: 0, messagesUp: 1, messagesDown: 0, sessions: 0 },
+    { link: 'mqtt', day: '2024-05-01', bytesUp: 150, bytesDown: 20, messagesUp: 1, messagesDown: 1, sessions: 1, ...none },
+    { link: 'mqtt', day: '2024-05-02', bytesUp: 7, bytesDown: 0, messagesUp: 0, messagesDown: 0, sessions: 0, ...none },
+    { link: 'sbd', day: '2024-05-02', bytesUp: 340, bytesDown: 0, messagesUp: 1, messagesDown: 0, sessions: 0, airtimeMs: 21_000, costUsd: 0.75 },
   ]);
+  t.deepEqual(state.usage('2024-05-02').map((u) => u.day), ['2024-05-02', '2024-05-02'], 'from a day on, for usage reports');
 });
 
 test('exclusive runs one task at a time, in order, and a failure does not block the next', async (t) => {

@@ -5,6 +5,7 @@ import {
   Chunker, crc32, decodeChunkStatus, decodeFrame, decodeManifest, decodeManifestPart, decodeStatusRequest, describeBitmap, encodeChunkStatus,
   encodeFrame, encodeManifest, bitmapFor, setBit, FRAME_OVERHEAD, FrameParser, FrameType, Reassembler, type ChunkStatus, type Frame, type StatusEncoding,
 } from '../protocol/chunk/index.js';
+import { seededRandom as prng } from './helpers/acts.js';
 
 interface Vectors {
   sdc: string; chunkSize: number; hashLength: number; transferId: number; sha256: string; manifest: string;
@@ -19,16 +20,6 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const sum = (frames: Uint8Array[]): number => frames.reduce((n, f) => n + f.length, 0);
 
-/** mulberry32: small, seeded, good enough to make every failure reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 const int = (rng: () => number, n: number): number => Math.floor(rng() * n);
 const bytes = (rng: () => number, n: number): Uint8Array => Uint8Array.from({ length: n }, () => int(rng, 256));
 function shuffle<T>(rng: () => number, xs: T[]): T[] {

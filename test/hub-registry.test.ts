@@ -44,7 +44,7 @@ test('migrations apply once: the second run finds nothing to do', async (t) => {
   t.deepEqual(await migrate(db), { applied: MIGRATIONS.map((m) => m.id) });
   t.deepEqual(await migrate(db), { applied: [] });
   const tables = (await db.query<{ t: string }>("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).rows.map((r) => r.t);
-  t.deepEqual(tables, ['centre_reports', 'centres', 'enrol_tokens', 'quarantine', 'sdc_seen', 'tamtam_migrations']);
+  t.deepEqual(tables, ['centre_backlog', 'centre_reports', 'centres', 'enrol_tokens', 'link_usage', 'outbound', 'quarantine', 'sdc_seen', 'tamtam_migrations']);
   t.is((await db.query("SELECT 1 FROM information_schema.schemata WHERE schema_name = 'central'")).rowCount, 1);
 });
 

@@ -8,33 +8,11 @@ import { isTamtamError, type TamtamError } from '../protocol/errors.js';
 import { downTopic } from '../protocol/topics.js';
 import { freePort } from '../scripts/services/free-port.js';
 import { startMosquitto, type MosquittoBroker } from '../scripts/services/mosquitto-broker.js';
+import { Collector } from './helpers/collector.js';
 
 const FAST = { initialMs: 50, maxMs: 400 };
 const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
-
-/** Collects items and lets a test await a condition on them, bounded, instead of sleeping. */
-class Collector<T> {
-  readonly items: T[] = [];
-  private waiters: Array<() => void> = [];
-  push(item: T): void {
-    this.items.push(item);
-    for (const w of this.waiters) w();
-  }
-  until(cond: (items: T[]) => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-    if (cond(this.items)) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; have ${JSON.stringify(this.items).slice(0, 300)}`)), timeoutMs);
-      const check = () => {
-        if (!cond(this.items)) return;
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== check);
-        resolve();
-      };
-      this.waiters.push(check);
-    });
-  }
-}
 
 async function broker(t: ExecutionContext, users?: Record<string, string>): Promise<MosquittoBroker> {
   const b = await startMosquitto(users ? { users } : {});

@@ -2,11 +2,13 @@ import { MqttSession, type Delivery, type MqttSessionOptions } from '../../commo
 import { TamtamError } from '../../protocol/errors.js';
 import { agentClientId, downTopic, upTopic } from '../../protocol/topics.js';
 import type { InboundHandler, Link, LinkState, LinkUsage } from './link.js';
+import { resolveProfile, type LinkProfile } from './link-profile.js';
+import { SessionMeter } from './session-meter.js';
 
 /** The session's options a centre sets; its client id and topics follow from `centre`, its matricule. */
 export type MqttLinkOptions = Pick<MqttSessionOptions,
   'url' | 'username' | 'password' | 'protocolVersion' | 'keepaliveSec' | 'connectTimeoutMs' | 'openTimeoutMs' | 'backoff' | 'random' | 'now' | 'tls'>
-  & { centre: string };
+  & { centre: string; profile?: LinkProfile };
 
 /**
  * The Internet link of a centre: QoS 1 both ways over a persistent session
@@ -17,7 +19,9 @@ export type MqttLinkOptions = Pick<MqttSessionOptions,
  */
 export class MqttLink implements Link {
   readonly kind = 'mqtt';
+  readonly mode = 'always';
   private readonly session: MqttSession;
+  private readonly meter: SessionMeter;
   private handler: InboundHandler | undefined;
   private readonly inbox: Delivery[] = [];
   private draining: Promise<void> | undefined;
@@ -25,6 +29,8 @@ export class MqttLink implements Link {
   private readonly errorListeners = new Set<(e: TamtamError) => void>();
 
   constructor(private readonly options: MqttLinkOptions) {
+    const profile = options.profile ?? resolveProfile(undefined);
+    this.meter = new SessionMeter(profile, options.now);
     this.session = new MqttSession(
       {
         url: options.url,
@@ -32,7 +38,7 @@ export class MqttLink implements Link {
         username: options.username,
         password: options.password,
         protocolVersion: options.protocolVersion,
-        keepaliveSec: options.keepaliveSec,
+        keepaliveSec: options.keepaliveSec ?? profile.keepaliveSeconds,
         connectTimeoutMs: options.connectTimeoutMs,
         openTimeoutMs: options.openTimeoutMs,
         subscriptions: [downTopic(options.centre)],
@@ -42,7 +48,11 @@ export class MqttLink implements Link {
         tls: options.tls,
       },
       {
-        state: (s) => this.stateListeners.forEach((l) => l(s)),
+        state: (s) => {
+          if (s === 'up') this.meter.begin(this.session.usage());
+          else this.meter.end(this.session.usage());
+          this.stateListeners.forEach((l) => l(s));
+        },
         message: (d) => this.receive(d),
         error: (e) => this.report(e),
       },
@@ -77,7 +87,8 @@ export class MqttLink implements Link {
   }
 
   usage(): LinkUsage {
-    return this.session.usage();
+    const bytes = this.session.usage();
+    return { ...bytes, ...this.meter.read(bytes) };
   }
 
   /** Lets the message being handled finish and be acknowledged, then disconnects; queued ones come again next session. */

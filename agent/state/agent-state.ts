@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TamtamError, wrapError } from '../../protocol/errors.js';
 import type { ReceiptEntry, RecordOutcome } from '../../protocol/sdc/receipt.js';
-import type { LinkUsage } from '../link/link.js';
+import { emptyUsage, type LinkUsage } from '../link/link.js';
 
 /** Milliseconds since the epoch; injected so tests control time. */
 export type Clock = () => number;
@@ -73,6 +73,9 @@ const MIGRATIONS = [`
   CREATE TABLE usage (
     link TEXT NOT NULL, day TEXT NOT NULL, bytes_up INTEGER NOT NULL, bytes_down INTEGER NOT NULL, messages_up INTEGER NOT NULL,
     messages_down INTEGER NOT NULL, sessions INTEGER NOT NULL, PRIMARY KEY (link, day)) WITHOUT ROWID;
+`, `
+  ALTER TABLE usage ADD COLUMN airtime_ms INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE usage ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
 `];
 
 type Row = Record<string, unknown>;
@@ -159,12 +162,8 @@ export class AgentState {
    */
   beginSdc(table: string, records: { numero: number; version: number }[], replacing?: number): SdcRecord {
     if (records.length === 0) throw new TamtamError('E_INTERNAL', 'an SDC needs at least one record');
-    const now = this.clock();
     return this.db.transaction(() => {
-      const sequence = Number(this.db.prepare("SELECT value FROM meta WHERE key = 'next_sequence'").pluck().get());
-      this.db.prepare("UPDATE meta SET value = ? WHERE key = 'next_sequence'").run(String(sequence + 1));
-      this.db.prepare("INSERT INTO sdcs (sequence, kind, table_name, count, file, state, created_at) VALUES (?, 'data', ?, ?, ?, 'packing', ?)")
-        .run(sequence, table, records.length, `${sequence}.sdc`, now);
+      const sequence = this.insertSdc('data', table, records.length);
       const journal = this.db.prepare('INSERT INTO journal (table_name, numero, version, sequence) VALUES (?, ?, ?, ?)');
       const version = this.db.prepare(`INSERT INTO versions (table_name, numero, last_version) VALUES (?, ?, ?)
         ON CONFLICT (table_name, numero) DO UPDATE SET last_version = max(last_version, excluded.last_version)`);
@@ -175,6 +174,27 @@ export class AgentState {
       if (replacing !== undefined) this.db.prepare("UPDATE sdcs SET state = 'abandoned', replaced_by = ? WHERE sequence = ?").run(sequence, replacing);
       return this.sdc(sequence)!;
     })();
+  }
+
+  /** An SDC that carries no records (a usage or diagnostic report): recovery abandons it if its file never reached the outbox. */
+  beginReport(kind: string): SdcRecord {
+    return this.db.transaction(() => this.sdc(this.insertSdc(kind, '', 0))!)();
+  }
+
+  private insertSdc(kind: string, table: string, count: number): number {
+    const sequence = Number(this.db.prepare("SELECT value FROM meta WHERE key = 'next_sequence'").pluck().get());
+    this.db.prepare("UPDATE meta SET value = ? WHERE key = 'next_sequence'").run(String(sequence + 1));
+    this.db.prepare("INSERT INTO sdcs (sequence, kind, table_name, count, file, state, created_at) VALUES (?, ?, ?, ?, ?, 'packing', ?)")
+      .run(sequence, kind, table, count, `${sequence}.sdc`, this.clock());
+    return sequence;
+  }
+
+  meta(key: string): string | undefined {
+    return this.db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck().get(key);
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   /** A lost SDC none of whose records is still at 3: nothing to send again. */
@@ -265,17 +285,20 @@ export class AgentState {
 
   addUsage(link: string, delta: Partial<LinkUsage>, at = this.clock()): void {
     const day = new Date(at).toISOString().slice(0, 10);
-    const d = { bytesUp: 0, bytesDown: 0, messagesUp: 0, messagesDown: 0, sessions: 0, ...delta };
-    this.db.prepare(`INSERT INTO usage (link, day, bytes_up, bytes_down, messages_up, messages_down, sessions) VALUES (?, ?, ?, ?, ?, ?, ?)
+    const d = { ...emptyUsage(), ...delta };
+    this.db.prepare(`INSERT INTO usage (link, day, bytes_up, bytes_down, messages_up, messages_down, sessions, airtime_ms, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (link, day) DO UPDATE SET bytes_up = bytes_up + excluded.bytes_up, bytes_down = bytes_down + excluded.bytes_down,
-        messages_up = messages_up + excluded.messages_up, messages_down = messages_down + excluded.messages_down, sessions = sessions + excluded.sessions`)
-      .run(link, day, d.bytesUp, d.bytesDown, d.messagesUp, d.messagesDown, d.sessions);
+        messages_up = messages_up + excluded.messages_up, messages_down = messages_down + excluded.messages_down, sessions = sessions + excluded.sessions,
+        airtime_ms = airtime_ms + excluded.airtime_ms, cost_usd = cost_usd + excluded.cost_usd`)
+      .run(link, day, d.bytesUp, d.bytesDown, d.messagesUp, d.messagesDown, d.sessions, Math.round(d.airtimeMs), d.costUsd);
   }
 
-  usage(): UsageRow[] {
-    return this.db.prepare<[], Row>('SELECT * FROM usage ORDER BY day, link').all().map((r) => ({
+  /** Usage by link and day, from `fromDay` (YYYY-MM-DD) on when given. */
+  usage(fromDay = ''): UsageRow[] {
+    return this.db.prepare<[string], Row>('SELECT * FROM usage WHERE day >= ? ORDER BY day, link').all(fromDay).map((r) => ({
       link: r.link as string, day: r.day as string, bytesUp: r.bytes_up as number, bytesDown: r.bytes_down as number,
       messagesUp: r.messages_up as number, messagesDown: r.messages_down as number, sessions: r.sessions as number,
+      airtimeMs: r.airtime_ms as number, costUsd: r.cost_usd as number,
     }));
   }
 

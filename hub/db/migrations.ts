@@ -12,6 +12,10 @@
  *   receipt sent again when the SDC comes back.
  * - `quarantine`: SDCs that could not be opened or attributed, with a code.
  * - `centre_reports`: usage and diagnostic reports (JSON bodies).
+ * - `link_usage` (centre, link, day): bytes, sessions, airtime and cost as the
+ *   centre last reported them; `centre_backlog`: its records by status.
+ * - `outbound`: replies (receipts) waiting for a centre's next call on a
+ *   byte-stream link, deleted once the centre confirmed them.
  * - sequence `hub_receipt_seq`: the sequence numbers of the hub's receipts.
  *
  * Central tables live in their own schema, `central`, so that a centre table
@@ -108,6 +112,45 @@ CREATE INDEX centre_reports_centre ON centre_reports (centre_id, received_at);
 
 CREATE SEQUENCE hub_receipt_seq;
 CREATE SCHEMA central;
+`,
+  },
+  {
+    id: 2,
+    name: 'link usage and backlog as centres report them; replies waiting for a centre',
+    sql: `
+CREATE TABLE link_usage (
+  centre_id int NOT NULL REFERENCES centres ON DELETE CASCADE,
+  link text NOT NULL,
+  day date NOT NULL,
+  bytes_up bigint NOT NULL,
+  bytes_down bigint NOT NULL,
+  messages_up bigint NOT NULL,
+  messages_down bigint NOT NULL,
+  sessions int NOT NULL,
+  airtime_ms bigint NOT NULL,
+  cost_usd numeric(14, 6) NOT NULL,
+  profile text,
+  reported_at timestamptz NOT NULL,
+  PRIMARY KEY (centre_id, link, day)
+);
+CREATE INDEX link_usage_day ON link_usage (day);
+
+CREATE TABLE centre_backlog (
+  centre_id int NOT NULL REFERENCES centres ON DELETE CASCADE,
+  table_name text NOT NULL,
+  status smallint NOT NULL,
+  records bigint NOT NULL,
+  reported_at timestamptz NOT NULL,
+  PRIMARY KEY (centre_id, table_name, status)
+);
+
+CREATE TABLE outbound (
+  id bigserial PRIMARY KEY,
+  centre_id int NOT NULL REFERENCES centres ON DELETE CASCADE,
+  payload bytea NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX outbound_centre ON outbound (centre_id, id);
 `,
   },
 ];

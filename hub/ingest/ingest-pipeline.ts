@@ -12,6 +12,7 @@ import type { Receipt, ReceiptEntry } from '../../protocol/sdc/receipt.js';
 import { SdcKind, kindName, type SdcHeader } from '../../protocol/sdc/sdc-header.js';
 import { openSdc, peekSdc } from '../../protocol/sdc/sdc.js';
 import { describeCentralTable, forgetCentralTable, isIdentifier } from '../central-tables.js';
+import { storeReport } from './report-store.js';
 import { redactUrl, sqlState, type HubDatabase, type Queryable, type Transaction } from '../db/hub-database.js';
 import { CentreRegistry, CentreStatus, type Centre } from '../registry/centre-registry.js';
 import { batchShape, mergeBatch, missingColumns } from './merge-batch.js';
@@ -198,6 +199,7 @@ export class IngestPipeline {
     return this.settle(ctx, async (tx) => {
       await tx.query('INSERT INTO centre_reports (centre_id, sequence, kind, received_at, body) VALUES ($1, $2, $3, $4, $5::jsonb)',
         [ctx.centre.id, ctx.header.sequence.toString(), ctx.header.kind, this.now(), JSON.stringify(report)]);
+      await storeReport(tx, ctx.centre.id, ctx.header.kind, report, this.now());
       return { accepted: true, outcome: 'report', entries: [], merged: 0, duplicates: 0 };
     }, (e) => `the hub's database refused the report: ${(e as Error).message}`);
   }

@@ -17,12 +17,20 @@ export const FRAME_CRC_SIZE = 4;
 export const FRAME_OVERHEAD = FRAME_HEADER_SIZE + FRAME_CRC_SIZE;
 export const MAX_FRAME_PAYLOAD = 0xffff;
 
-/** Frame types of version 1; 0x05–0x7F are kept for the protocol, 0x80–0xFF for local experiments. */
+/** Frame types of version 1; 0x09–0x7F are kept for the protocol, 0x80–0xFF for local experiments. */
 export const FrameType = {
   Chunk: 0x01,
   Manifest: 0x02,
   Status: 0x03,
   StatusRequest: 0x04,
+  /** Stream sessions (FORMAT.md §14, protocol/session/): caller → answerer. */
+  Hello: 0x05,
+  /** Answerer → caller: the call is accepted or refused. */
+  Welcome: 0x06,
+  /** Either side: nothing more to send. */
+  Bye: 0x07,
+  /** Receiver → sender: a transfer is held but not taken now, or refused for good, with a reason. */
+  Decline: 0x08,
 } as const;
 export type FrameTypeName = keyof typeof FrameType;
 

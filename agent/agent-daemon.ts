@@ -1,0 +1,117 @@
+import { TamtamError, isTamtamError } from '../protocol/errors.js';
+import type { AgentLog, AgentRuntime } from './agent-runtime.js';
+import { BatchPolicy } from './batch-policy.js';
+import { OPEN_STATES } from './state/agent-state.js';
+
+/** Waits before calling again after failed calls: at once after one drop, then longer, so a dead modem or no signal does not ring up costs. */
+const REDIAL_MS = [0, 5_000, 15_000, 30_000, 60_000, 120_000, 300_000];
+
+interface DaemonOptions {
+  pollMs: number;
+  clock: () => number;
+  log: AgentLog;
+}
+
+/**
+ * The agent's main loop until `signal` aborts: pack by the batch policy, then
+ * move the outbox. An always-on link (MQTT) is kept up and sends as soon as
+ * there is something; a link that calls (a modem) dials only when something is
+ * due, or to fetch receipts missing after the last call, and hangs up after.
+ */
+export async function runDaemon(agent: AgentRuntime, signal: AbortSignal, o: DaemonOptions): Promise<void> {
+  const policy = new BatchPolicy(agent.config.batching, o.clock);
+  const sleeper = new Sleeper(signal);
+  const step = agent.link.mode === 'session' ? sessionStep(agent, signal, o) : alwaysStep(agent, signal, o, sleeper);
+  while (!signal.aborted) {
+    try {
+      await agent.pack(false, policy);
+    } catch (e) {
+      o.log('error', { code: (e as TamtamError).code ?? 'E_INTERNAL', message: (e as Error).message });
+    }
+    if (await step()) continue;
+    await sleeper.sleep(o.pollMs);
+  }
+}
+
+/** Keeps the link up (a failed open leaves it down, so it is opened again at every poll) and sends what is due. Returns true to loop at once. */
+function alwaysStep(agent: AgentRuntime, signal: AbortSignal, o: DaemonOptions, sleeper: Sleeper): () => Promise<boolean> {
+  let opening: Promise<void> | undefined;
+  let cameUp = false;
+  // The outbox goes as soon as the link is (back) up, not a poll later.
+  agent.link.onStateChange((state) => {
+    if (state !== 'up') return;
+    cameUp = true;
+    sleeper.wake();
+  });
+  return async () => {
+    cameUp = false;
+    if (agent.link.state === 'down') {
+      opening ??= agent.link.open(signal)
+        .catch((e) => o.log('link_down', { code: (e as TamtamError).code, message: (e as Error).message }))
+        .finally(() => (opening = undefined));
+    }
+    try {
+      if (agent.link.state === 'up') await agent.sendDue(signal);
+    } catch (e) {
+      if (!(e instanceof TamtamError) || !e.retryable) o.log('error', { code: (e as TamtamError).code ?? 'E_INTERNAL', message: (e as Error).message });
+    }
+    return cameUp;
+  };
+}
+
+/** Calls when there is work, with a growing wait after failed calls. Returns true to loop at once (a call dropped with work left). */
+function sessionStep(agent: AgentRuntime, signal: AbortSignal, o: DaemonOptions): () => Promise<boolean> {
+  const { callbackSeconds } = agent.config.batching;
+  const profile = agent.config.link.profile;
+  let failures = 0;
+  let nextCallAt = 0;
+  let lastCallAt = 0;
+  const receiptsMissing = () => {
+    const before = o.clock() - callbackSeconds * 1000;
+    return lastCallAt <= before && agent.state.sdcs(OPEN_STATES).some((s) => s.sentAt !== null && s.sentAt <= before);
+  };
+  return async () => {
+    if (o.clock() < nextCallAt || (agent.dueForSending().length === 0 && !receiptsMissing())) return false;
+    const heardBefore = agent.link.usage().bytesDown;
+    try {
+      const sent = await agent.session({ receiptWaitMs: 10_000 + 4 * profile.rttMs, signal });
+      o.log('call_done', { sent, waiting: agent.waitingForReceipts() });
+      failures = 0;
+    } catch (e) {
+      if (signal.aborted) return false;
+      // A call that dropped after the hub answered was worth making: call again at once, as after the first drop.
+      failures = agent.link.usage().bytesDown > heardBefore ? 1 : failures + 1;
+      o.log(isTamtamError(e) && e.retryable ? 'call_dropped' : 'error', { code: (e as TamtamError).code ?? 'E_INTERNAL', message: (e as Error).message, failures });
+      nextCallAt = o.clock() + REDIAL_MS[Math.min(failures - 1, REDIAL_MS.length - 1)]!;
+      return nextCallAt <= o.clock();
+    } finally {
+      lastCallAt = o.clock();
+    }
+    return false;
+  };
+}
+
+/** A poll wait that ends early on wake() or abort, leaving no listener behind: a daemon polls for months. */
+class Sleeper {
+  private waker = () => {};
+
+  constructor(private readonly signal: AbortSignal) {}
+
+  wake(): void {
+    this.waker();
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.signal.removeEventListener('abort', done);
+        this.waker = () => {};
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waker = done;
+      this.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}

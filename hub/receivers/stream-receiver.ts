@@ -1,0 +1,438 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { SessionDriver } from '../../common/session-driver.js';
+import { socketByteStream } from '../../common/socket-byte-stream.js';
+import type { TransferSnapshot } from '../../protocol/chunk/reassembler.js';
+import { TamtamError, wrapError } from '../../protocol/errors.js';
+import { SessionMachine, SessionReason, TransferReceiver, welcomeFrame, type SessionEvent } from '../../protocol/session/index.js';
+import type { ReceiverHandler } from './mqtt-receiver.js';
+import { MemoryOutboundStore, type OutboundStore } from './outbound-store.js';
+import { TransferStateDir } from './transfer-state-dir.js';
+
+export type CentreStatus = 'ok' | 'unknown' | 'suspended';
+
+export interface StreamReceiverOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0: any free port, read it from `port` once started. */
+  port: number;
+  /** Each whole SDC; resolves once it is ingested and committed. Its reply goes down the same call. */
+  onUp: ReceiverHandler;
+  /** Whether a centre may call: checked at every Hello. */
+  centreStatus: (matricule: string) => Promise<CentreStatus>;
+  /** Default: a MemoryOutboundStore. */
+  outbound?: OutboundStore;
+  /** Partial up-transfers are saved here at the end of each call and on stop(), and loaded on start(). */
+  stateDir?: string;
+  /** Handler failures, damaged state files, protocol trouble: the receiver carries on. */
+  onError?: (e: TamtamError) => void;
+  /** Calls at once; more are answered Busy. Default 64. */
+  maxCalls?: number;
+  /** Partial transfers kept per centre (the stalest is forgotten beyond). Default 8. */
+  maxPartialsPerCentre?: number;
+  /** Whole SDCs of one centre waiting for onUp; beyond, new transfers are declined as Busy for the call. Default 32. */
+  maxWaitingPerCentre?: number;
+  /** Largest SDC taken. Default 16 MiB. */
+  maxSdcBytes?: number;
+  /** Largest chunk taken; a caller asking for more is told this. Default 16384. */
+  maxChunkBytes?: number;
+  /** A call silent this long is ended. Default 120 s. */
+  idleTimeoutMs?: number;
+  /** A connection that has not said a good Hello by then is dropped. Default 30 s. */
+  helloTimeoutMs?: number;
+  /** Round trip assumed for timing re-asks of replies. Default 2000 ms (satellite). */
+  rttMs?: number;
+  now?: () => number;
+}
+
+export interface StreamReceiverStats {
+  connections: number;
+  activeCalls: number;
+  refused: number;
+  sdcsTaken: number;
+  repliesDelivered: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Noise and damaged frames skipped. */
+  bytesDropped: number;
+}
+
+interface CentreState {
+  matricule: string;
+  receiver: TransferReceiver;
+  call?: HubCall;
+  queue: { transferId: number; sdc: Uint8Array }[];
+  handling?: Promise<void>;
+  /** Replies the centre refused for good: not offered again by this process. */
+  refusedReplies: Set<string>;
+}
+
+interface HubCall {
+  socket: Socket;
+  machine: SessionMachine;
+  driver: SessionDriver;
+  centre?: CentreState;
+  /** Down transfer id → outbound ids it carries (identical replies share one transfer). */
+  down: Map<number, Set<string>>;
+  loadingOutbound: boolean;
+  /** A refusal is on its way out; the call ends after it. */
+  refusing: boolean;
+  ended: boolean;
+  done: Promise<void>;
+  finished: () => void;
+  timers: NodeJS.Timeout[];
+}
+
+/**
+ * The hub's end of stream sessions: a TCP server taking calls (Iridium
+ * RUDICS delivers a modem call as a TCP connection). Per call: Hello, centre
+ * check, Status frames for what it already holds of that centre, Welcome;
+ * then SDCs up, handed to `onUp` one at a time per centre, each answered
+ * "complete" only once the handler committed; replies down as transfers,
+ * removed from the OutboundStore only once the centre confirmed them.
+ */
+export class StreamReceiver {
+  private server: Server | undefined;
+  private readonly centres = new Map<string, CentreState>();
+  private readonly calls = new Set<HubCall>();
+  private readonly outbound: OutboundStore;
+  private readonly stateDir: TransferStateDir | undefined;
+  private readonly now: () => number;
+  private readonly o: Required<Omit<StreamReceiverOptions, 'outbound' | 'stateDir' | 'onError' | 'now'>>;
+  private stopping = false;
+  private readonly counters = { connections: 0, refused: 0, sdcsTaken: 0, repliesDelivered: 0, bytesIn: 0, bytesOut: 0, bytesDropped: 0 };
+
+  constructor(private readonly options: StreamReceiverOptions) {
+    this.o = {
+      host: '127.0.0.1', maxCalls: 64, maxPartialsPerCentre: 8, maxWaitingPerCentre: 32, maxSdcBytes: 16 << 20, maxChunkBytes: 16384, idleTimeoutMs: 120_000, helloTimeoutMs: 30_000, rttMs: 2000,
+      ...definedOnly(options),
+    } as StreamReceiver['o'];
+    for (const k of ['maxCalls', 'maxPartialsPerCentre', 'maxWaitingPerCentre', 'maxSdcBytes', 'idleTimeoutMs', 'helloTimeoutMs', 'rttMs'] as const) {
+      if (!Number.isInteger(this.o[k]) || this.o[k] < 1) throw new TamtamError('E_CONFIG', `stream receiver ${k} must be a positive whole number, got ${this.o[k]}`);
+    }
+    if (!Number.isInteger(this.o.maxChunkBytes) || this.o.maxChunkBytes < 16 || this.o.maxChunkBytes > 65535) {
+      throw new TamtamError('E_CONFIG', `stream receiver maxChunkBytes must be from 16 to 65535, got ${this.o.maxChunkBytes}`);
+    }
+    this.outbound = options.outbound ?? new MemoryOutboundStore();
+    this.stateDir = options.stateDir ? new TransferStateDir(options.stateDir) : undefined;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The bound port (useful with port 0), once started. */
+  get port(): number {
+    return (this.server?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    this.stopping = false;
+    if (this.stateDir) {
+      let saved: Map<string, TransferSnapshot[]>;
+      try {
+        saved = this.stateDir.load((e) => this.report(e));
+      } catch (e) {
+        throw wrapError(e, 'E_IO', `cannot read the stream receiver's state folder ${this.stateDir.dir}`);
+      }
+      for (const [matricule, snapshots] of saved) {
+        const st = this.centre(matricule);
+        for (const s of snapshots) {
+          try {
+            st.receiver.importTransfer(s);
+          } catch (e) {
+            this.report(wrapError(e, 'E_MALFORMED', `saved transfer ${s.transferId.toString(16)} of ${matricule} was skipped`));
+          }
+        }
+      }
+    }
+    const server = createServer((socket) => this.onConnection(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => reject(new TamtamError('E_CONFIG', `the stream receiver cannot listen on ${this.o.host}:${this.o.port}: ${e.code ?? e.message}; choose another port or stop what holds it`, { cause: e })));
+      server.listen(this.o.port, this.o.host, () => resolve());
+    });
+    server.on('error', (e) => this.report(wrapError(e, 'E_IO', 'the stream receiver socket failed')));
+    this.server = server;
+  }
+
+  stats(): StreamReceiverStats {
+    let bytesIn = this.counters.bytesIn;
+    let bytesOut = this.counters.bytesOut;
+    let bytesDropped = this.counters.bytesDropped;
+    for (const c of this.calls) {
+      bytesIn += c.driver.bytesIn;
+      bytesOut += c.driver.bytesOut;
+      bytesDropped += c.machine.stats().parser.bytesDropped;
+    }
+    return { ...this.counters, activeCalls: this.calls.size, bytesIn, bytesOut, bytesDropped };
+  }
+
+  /**
+   * Takes no new call, says Bye (ShuttingDown) on every call, lets the
+   * handlers at work finish, ends the calls and saves what is held.
+   */
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.stopping = true;
+    const server = this.server;
+    this.server = undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const c of this.calls) {
+      if (c.machine.state === 'open') {
+        c.machine.bye(SessionReason.ShuttingDown, 'the hub is stopping');
+        c.driver.kick();
+      }
+    }
+    await Promise.all([...this.calls].map((c) => c.driver.idle(1000)));
+    for (const c of this.calls) c.socket.destroy();
+    await Promise.all([...this.calls].map((c) => c.done));
+    await Promise.all([...this.centres.values()].map((st) => st.handling));
+    for (const st of this.centres.values()) this.save(st);
+    await closed;
+  }
+
+  private onConnection(socket: Socket): void {
+    this.counters.connections++;
+    socket.on('error', () => undefined);
+    if (this.stopping || this.calls.size >= this.o.maxCalls) {
+      this.counters.refused++;
+      const why = this.stopping ? 'the hub is stopping' : `${this.o.maxCalls} calls are in progress`;
+      socket.end(welcomeFrame({ reason: this.stopping ? SessionReason.ShuttingDown : SessionReason.Busy, text: why, chunkSize: 0, maxPayload: 0, partials: 0 }));
+      setTimeout(() => socket.destroy(), 5000).unref();
+      return;
+    }
+    const rtoMs = 2 * this.o.rttMs + 500;
+    const machine = new SessionMachine({
+      role: 'answerer', chunkSize: this.o.maxChunkBytes, rtoMs, maxRtoMs: Math.max(rtoMs, this.o.idleTimeoutMs / 4), checkpointMs: this.o.idleTimeoutMs / 4,
+    }, this.now());
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    let call!: HubCall;
+    const driver = new SessionDriver(socketByteStream(socket), machine, {
+      now: this.now,
+      events: (events) => this.onEvents(call, events),
+      ended: () => this.onCallEnded(call),
+    });
+    call = { socket, machine, driver, down: new Map(), loadingOutbound: false, refusing: false, ended: false, done, finished, timers: [] };
+    this.calls.add(call);
+    socket.setTimeout(this.o.idleTimeoutMs, () => this.hangUp(call, SessionReason.Idle, `nothing heard for ${this.o.idleTimeoutMs / 1000} s`));
+    call.timers.push(setTimeout(() => {
+      if (!call.centre) this.hangUp(call, SessionReason.ProtocolError, 'no Hello');
+    }, this.o.helloTimeoutMs));
+  }
+
+  private onEvents(call: HubCall, events: SessionEvent[]): void {
+    for (const e of events) {
+      switch (e.kind) {
+        case 'hello': void this.greet(call, e.hello.centre); break;
+        case 'received': {
+          const st = call.centre as CentreState;
+          st.queue.push({ transferId: e.transferId, sdc: e.sdc });
+          this.handle(st);
+          break;
+        }
+        case 'sent': void this.delivered(call, e.transferId); break;
+        case 'failed': {
+          const ids = call.down.get(e.transferId) ?? new Set();
+          call.down.delete(e.transferId);
+          const centre = call.centre?.matricule ?? '?';
+          if (!e.error.retryable) for (const id of ids) call.centre?.refusedReplies.add(id);
+          this.report(new TamtamError(e.error.code, `${centre} did not take reply ${[...ids].join(', ')}: ${e.error.message}`, { cause: e.error, retryable: e.error.retryable }));
+          break;
+        }
+        case 'error': this.report(new TamtamError(e.error.code, `call from ${call.centre?.matricule ?? call.socket.remoteAddress}: ${e.error.message}`, { cause: e.error })); break;
+        default: break;
+      }
+    }
+    if (call.machine.state === 'refused' && !call.refusing) {
+      // A Hello that could not be read was answered with a refusal: hang up once it is written.
+      call.refusing = true;
+      void call.driver.idle(1000).then(() => call.socket.end());
+    }
+    this.maybeBye(call);
+  }
+
+  private async greet(call: HubCall, matricule: string): Promise<void> {
+    let status: CentreStatus | 'unchecked';
+    try {
+      status = await this.options.centreStatus(matricule);
+    } catch (e) {
+      this.report(wrapError(e, 'E_INTERNAL', `cannot check centre ${matricule}; its call was refused as Busy`));
+      status = 'unchecked';
+    }
+    if (call.ended) return;
+    if (this.stopping) status = 'unchecked';
+    if (status !== 'ok') {
+      this.counters.refused++;
+      call.refusing = true;
+      const [reason, text] = status === 'unknown' ? [SessionReason.UnknownCentre, `centre ${matricule} is not enrolled at this hub`]
+        : status === 'suspended' ? [SessionReason.Suspended, `centre ${matricule} is suspended`]
+        : this.stopping ? [SessionReason.ShuttingDown, 'the hub is stopping'] : [SessionReason.Busy, 'the hub cannot check centres now'];
+      call.machine.refuse(reason, text);
+      call.driver.kick();
+      await call.driver.idle(2000);
+      call.socket.end();
+      return;
+    }
+    const st = this.centre(matricule);
+    // A centre redials while the hub still holds its dropped call: the new call wins, after the old one has let go.
+    const old = st.call;
+    if (old && old !== call) {
+      old.socket.destroy();
+      await old.done;
+      if (call.ended) return;
+    }
+    st.call = call;
+    call.centre = st;
+    for (const t of call.timers.splice(0)) clearTimeout(t);
+    call.machine.accept(st.receiver, this.now());
+    call.driver.kick();
+    call.loadingOutbound = true;
+    try {
+      for (const item of await this.outbound.pending(matricule)) if (!st.refusedReplies.has(item.id)) this.sendDown(call, item.id, item.payload);
+    } catch (e) {
+      this.report(wrapError(e, 'E_INTERNAL', `cannot read the replies waiting for ${matricule}; they go out on a later call`));
+    } finally {
+      call.loadingOutbound = false;
+    }
+    this.maybeBye(call);
+  }
+
+  /** SDCs of one centre, one at a time in arrival order, whichever call brought them. */
+  private handle(st: CentreState): void {
+    if (st.handling) return;
+    st.handling = (async () => {
+      while (st.queue.length > 0) {
+        const { transferId, sdc } = st.queue.shift() as { transferId: number; sdc: Uint8Array };
+        let reply: Uint8Array | undefined;
+        let replyId: string | undefined;
+        try {
+          reply = (await this.options.onUp(st.matricule, sdc)).reply;
+          if (reply) replyId = await this.outbound.put(st.matricule, reply);
+        } catch (e) {
+          const code = e instanceof TamtamError ? e.code : 'E_INTERNAL';
+          this.report(new TamtamError(code, `an SDC from ${st.matricule} was not taken: ${(e as Error).message}; the hub keeps its bytes and takes it when the centre asks again`, { cause: e, retryable: true }));
+          const live = this.liveCall(st);
+          if (live) {
+            live.machine.declined(transferId, `the hub could not take it now (${code})`);
+            live.driver.kick();
+          } else st.receiver.declined(transferId, '');
+          continue;
+        }
+        this.counters.sdcsTaken++;
+        const live = this.liveCall(st);
+        if (live) {
+          live.machine.taken(transferId);
+          if (reply && replyId) this.sendDown(live, replyId, reply);
+          live.driver.kick();
+        } else {
+          st.receiver.taken(transferId);
+          this.save(st);
+        }
+      }
+    })().finally(() => {
+      st.handling = undefined;
+      if (st.queue.length > 0) this.handle(st);
+      const live = this.liveCall(st);
+      if (live) this.maybeBye(live);
+    });
+  }
+
+  private sendDown(call: HubCall, id: string, payload: Uint8Array): void {
+    let transferId: number;
+    try {
+      transferId = call.machine.send(payload);
+    } catch (e) {
+      // The same transfer id for another reply (one in 4 billion): it goes out on a later call.
+      this.report(wrapError(e, 'E_INTERNAL', `reply ${id} cannot go out on this call`));
+      return;
+    }
+    const ids = call.down.get(transferId) ?? new Set<string>();
+    ids.add(id);
+    call.down.set(transferId, ids);
+    call.driver.kick();
+  }
+
+  private async delivered(call: HubCall, transferId: number): Promise<void> {
+    const ids = call.down.get(transferId);
+    call.down.delete(transferId);
+    const centre = call.centre as CentreState;
+    for (const id of ids ?? []) {
+      try {
+        await this.outbound.delivered(centre.matricule, id);
+        this.counters.repliesDelivered++;
+      } catch (e) {
+        this.report(wrapError(e, 'E_INTERNAL', `reply ${id} reached ${centre.matricule} but could not be marked delivered; it may be sent again`));
+      }
+    }
+    this.maybeBye(call);
+  }
+
+  /** After the caller's Bye, the hub says Bye once nothing is left for it on this call; the caller then hangs up. */
+  private maybeBye(call: HubCall): void {
+    const st = call.centre;
+    if (call.ended || !st || !call.machine.peerSaidBye || call.machine.byeSent) return;
+    if (call.loadingOutbound || call.machine.sender.size > 0 || st.handling || st.queue.length > 0) return;
+    call.machine.bye(SessionReason.None);
+    call.driver.kick();
+    call.timers.push(setTimeout(() => call.socket.destroy(), 10_000));
+  }
+
+  private hangUp(call: HubCall, reason: number, text: string): void {
+    if (call.ended) return;
+    if (call.machine.state === 'open') {
+      call.machine.bye(reason, text);
+      call.driver.kick();
+      void call.driver.idle(1000).then(() => call.socket.destroy());
+    } else call.socket.destroy();
+  }
+
+  private onCallEnded(call: HubCall): void {
+    if (call.ended) return;
+    call.ended = true;
+    for (const t of call.timers) clearTimeout(t);
+    this.calls.delete(call);
+    this.counters.bytesIn += call.driver.bytesIn;
+    this.counters.bytesOut += call.driver.bytesOut;
+    this.counters.bytesDropped += call.machine.stats().parser.bytesDropped;
+    call.socket.destroy();
+    const st = call.centre;
+    if (st && st.call === call) {
+      st.call = undefined;
+      st.receiver.sessionEnded(call.machine.peerSaidBye);
+      this.save(st);
+    }
+    call.finished();
+  }
+
+  private liveCall(st: CentreState): HubCall | undefined {
+    const c = st.call;
+    return c && !c.ended && c.machine.state === 'open' ? c : undefined;
+  }
+
+  private centre(matricule: string): CentreState {
+    let st = this.centres.get(matricule);
+    if (!st) {
+      const receiver = new TransferReceiver({
+        maxTransfers: this.o.maxPartialsPerCentre, maxHeld: this.o.maxWaitingPerCentre, maxTotalSize: this.o.maxSdcBytes, maxPendingBytes: Math.min(this.o.maxSdcBytes, 1 << 20),
+      });
+      st = { matricule, receiver, queue: [], refusedReplies: new Set() };
+      this.centres.set(matricule, st);
+    }
+    return st;
+  }
+
+  private save(st: CentreState): void {
+    if (!this.stateDir) return;
+    try {
+      this.stateDir.save(st.matricule, st.receiver.exportTransfers());
+    } catch (e) {
+      this.report(wrapError(e, 'E_IO', `cannot save the partial transfers of ${st.matricule}`));
+    }
+  }
+
+  private report(e: TamtamError): void {
+    this.options.onError?.(e);
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
