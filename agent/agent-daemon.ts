@@ -1,3 +1,4 @@
+import { StickWatcher } from '../hardware/usb/stick-watcher.js';
 import { TamtamError, isTamtamError } from '../protocol/errors.js';
 import type { AgentLog, AgentRuntime } from './agent-runtime.js';
 import { BatchPolicy } from './batch-policy.js';
@@ -22,15 +23,53 @@ export async function runDaemon(agent: AgentRuntime, signal: AbortSignal, o: Dae
   const policy = new BatchPolicy(agent.config.batching, o.clock);
   const sleeper = new Sleeper(signal);
   const step = agent.link.mode === 'session' ? sessionStep(agent, signal, o) : alwaysStep(agent, signal, o, sleeper);
-  while (!signal.aborted) {
-    try {
-      await agent.pack(false, policy);
-    } catch (e) {
-      o.log('error', { code: (e as TamtamError).code ?? 'E_INTERNAL', message: (e as Error).message });
+  const sticks = agent.config.t2d ? await watchSticks(agent, o.log) : undefined;
+  try {
+    while (!signal.aborted) {
+      try {
+        await agent.pack(false, policy);
+      } catch (e) {
+        o.log('error', { code: (e as TamtamError).code ?? 'E_INTERNAL', message: (e as Error).message });
+      }
+      if (await step()) continue;
+      await sleeper.sleep(o.pollMs);
     }
-    if (await step()) continue;
-    await sleeper.sleep(o.pollMs);
+  } finally {
+    await sticks?.stop();
   }
+}
+
+/** Exchanges with every USB stick mounted under the configured roots; the log says when each may be pulled (stick_done). */
+async function watchSticks(agent: AgentRuntime, log: AgentLog): Promise<{ stop(): Promise<void> } | undefined> {
+  const t2d = agent.config.t2d!;
+  const running = new Map<string, Promise<unknown>>();
+  const watcher = new StickWatcher({ roots: t2d.roots, usb: t2d.usb, mountsOnly: t2d.mountsOnly, onWarning: (message) => log('stick_watch_warning', { message }) });
+  watcher.on('inserted', (root) => {
+    log('stick_inserted', { root, message: 'exchanging: do not remove the stick until stick_done says so' });
+    const run = agent.exchangeWithStick(root)
+      .catch((e) => log('error', { code: (e as TamtamError).code ?? 'E_INTERNAL', message: (e as Error).message }))
+      .finally(() => running.delete(root));
+    running.set(root, run);
+  });
+  watcher.on('removed', (root) => {
+    const early = running.has(root) ? { message: 'removed before stick_done: nothing on it is half-written; insert it again to finish' } : {};
+    log('stick_removed', { root, ...early });
+  });
+  try {
+    await watcher.start();
+  } catch (e) {
+    log('error', { code: 'E_IO', message: `cannot watch ${t2d.roots.join(', ')} for USB sticks: ${(e as Error).message}` });
+    await watcher.stop();
+    return undefined;
+  }
+  log('stick_watch', { roots: t2d.roots, usb: t2d.usb, relay: t2d.relay });
+  return {
+    async stop() {
+      await watcher.stop();
+      // The agent closes its state next: an exchange under way finishes first.
+      await Promise.allSettled(running.values());
+    },
+  };
 }
 
 /** Keeps the link up (a failed open leaves it down, so it is opened again at every poll) and sends what is due. Returns true to loop at once. */

@@ -2,19 +2,22 @@ import { join } from 'node:path';
 import { takePidLock } from '../common/pid-lock.js';
 import { loadCompressor } from '../protocol/compressor.js';
 import { TamtamError, isTamtamError } from '../protocol/errors.js';
+import { isRelayEnvelope } from '../protocol/sdc/relay-envelope.js';
 import { agentStatus, type AgentStatusReport } from './agent-status.js';
 import { runDaemon } from './agent-daemon.js';
-import { BatchPolicy } from './batch-policy.js';
+import { BatchPolicy, recordsPerSdc } from './batch-policy.js';
 import { loadAgentIdentity, loadTableSpecs, type AgentConfig } from './config.js';
 import { Exporter, type PackResult } from './exporter.js';
 import { createLink } from './link/create-link.js';
 import { emptyUsage, usageDelta, type Link, type LinkUsage } from './link/link.js';
 import { ReceiptApplier, type ReceiptResult } from './receipt-applier.js';
-import { recover, type RecoveryReport } from './recovery.js';
+import { recover, summariseRecovery, type RecoveryReport } from './recovery.js';
 import { openSource, type SourceAdapter } from './source/source-adapter.js';
 import { Spool } from './spool/spool.js';
 import { UsageReporter } from './usage-reporter.js';
 import { AgentState, OPEN_STATES } from './state/agent-state.js';
+import { RelayStore, keepRelayed } from './t2d/relay-store.js';
+import { exchangeAt, type StickReport } from './t2d/stick-exchange.js';
 
 /** SDCs in flight on a link at once. */
 const SEND_WINDOW = 8;
@@ -66,6 +69,9 @@ export class AgentRuntime {
   private usageSeen: LinkUsage = emptyUsage();
   private readonly receiptWaiters = new Set<() => void>();
   private receiptsApplied = 0;
+  /** One stick exchange at a time (two mounts reported together must not write one outbox twice at once), and what waits for a stick. */
+  private sticks: Promise<unknown> = Promise.resolve();
+  readonly relayStore: RelayStore;
 
   readonly config: AgentConfig;
   readonly state: AgentState;
@@ -86,10 +92,22 @@ export class AgentRuntime {
       config: this.config, state: this.state, source: this.source, spool: this.spool, exporter: this.exporter, applier: this.applier, link: this.link,
       recovery: this.recovery, reporter: this.reporter, release: this.release, clock: this.clock, log: this.log, pollMs: this.pollMs,
     } = p);
+    this.relayStore = RelayStore.open(this.config.dataDir);
     this.link.onMessage(async (payload) => {
+      if (isRelayEnvelope(payload) && keepRelayed(this.relayStore, this.config.centre, payload, this.log)) return;
       const result = await this.applier.accept(payload);
       this.onReceipt(result);
     });
+  }
+
+  /** One insertion of a USB stick mounted at `root`; a stick that cannot be read gives a report with the error, nothing written. */
+  exchangeWithStick(root: string): Promise<StickReport> {
+    const { centre, t2d } = this.config;
+    const run = this.sticks.then(() => exchangeAt(root, {
+      centre, state: this.state, spool: this.spool, applier: this.applier, relayStore: this.relayStore, link: t2d?.relay === false ? undefined : this.link, log: this.log, onReceipt: (r) => this.onReceipt(r),
+    }));
+    this.sticks = run.catch(() => undefined);
+    return run;
   }
 
   static async open(config: AgentConfig, o: AgentRuntimeOptions = {}): Promise<AgentRuntime> {
@@ -106,7 +124,8 @@ export class AgentRuntime {
       const spool = Spool.open(config.dataDir, { clock });
       const compressor = await loadCompressor();
       const common = { state, source, spool, compressor, identity };
-      const exporter = new Exporter({ ...common, tables, maxRecords: config.batching.maxRecords });
+      const recent = state.sdcs(['done']).filter((s) => s.kind === 'data').slice(-20);
+      const exporter = new Exporter({ ...common, tables, maxRecords: recordsPerSdc(config.batching.maxRecords, config.link.profile.upKbps, recent) });
       const applier = new ReceiptApplier(common);
       const report = await recover({ ...common, exporter, applier, tables: tables.map((t) => t.name) });
       const link = o.link ?? await createLink(config.centre, config.link, { dataDir: config.dataDir, now: clock });
@@ -278,11 +297,4 @@ export class AgentRuntime {
     this.state.close();
     this.release();
   }
-}
-
-function summariseRecovery(r: RecoveryReport): Record<string, number> {
-  return {
-    tempFilesRemoved: r.tempFilesRemoved, receiptsReapplied: r.receiptsReapplied, inbox: r.inbox.length, markedPacked: r.markedPacked.length,
-    repacked: r.repacked.length, orphansDeleted: r.orphansDeleted.length, stranded: r.stranded.reduce((n, s) => n + s.numeros.length, 0),
-  };
 }

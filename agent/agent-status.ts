@@ -3,6 +3,7 @@ import { emptyUsage, USAGE_FIELDS, type LinkState, type LinkUsage } from './link
 import type { SourceAdapter } from './source/source-adapter.js';
 import type { Spool } from './spool/spool.js';
 import type { AgentState, SdcRecord } from './state/agent-state.js';
+import { lastStick, type StickReport } from './t2d/stick-exchange.js';
 
 const STATUS_NAMES = ['cancelled', 'new', 'validated', 'inSdc', 'exported'] as const;
 type StatusName = (typeof STATUS_NAMES)[number];
@@ -18,6 +19,8 @@ export interface AgentStatusReport {
   rejected: { table: string; numero: number; version: number; sequence: number; reason: string }[];
   link: { kind: string; state: LinkState | 'not running'; usage: (LinkUsage & { link: string; day: string })[] };
   spool: { outbox: number; outboxBytes: number; inbox: number; quarantine: { name: string; reason: string }[] };
+  /** The last USB stick exchange; pullable false: it is under way, or the agent stopped during it. */
+  lastStick: StickReport | null;
 }
 
 export interface AgentStatusOptions {
@@ -78,6 +81,7 @@ export async function agentStatus(o: AgentStatusOptions): Promise<AgentStatusRep
       .map((e) => ({ table: e.table, numero: e.numero, version: e.version, sequence: e.sequence, reason: e.reason ?? 'no reason given' })),
     link: { kind: o.link?.kind ?? 'none', state: o.link?.state ?? 'not running', usage: o.state.usage() },
     spool: { outbox: outbox.length, outboxBytes, inbox: o.spool.listInbox().length, quarantine: o.spool.listQuarantine().map((q) => ({ name: q.name, reason: q.reason })) },
+    lastStick: lastStick(o.state) ?? null,
   };
 }
 
@@ -117,8 +121,24 @@ export function formatAgentStatus(r: AgentStatusReport): string {
   }
   lines.push('', `Spool: ${r.spool.outbox} SDCs in the outbox (${kb(r.spool.outboxBytes)}), ${r.spool.inbox} in the inbox, ${r.spool.quarantine.length} quarantined`);
   for (const q of r.spool.quarantine) lines.push(`  quarantine/${q.name}: ${q.reason}`);
+  lines.push('', ...formatLastStick(r.lastStick));
   return `${lines.join('\n')}\n`;
 }
 
 const usd = (v: number) => `US$${v.toFixed(2)}`;
 const minutes = (ms: number) => (ms < 60_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 60_000).toFixed(1)} min`);
+
+function formatLastStick(s: StickReport | null): string[] {
+  if (!s) return ['Last USB stick: none yet'];
+  if (!s.pullable) {
+    return [`Last USB stick: ${s.root}, started ${s.startedAt}, NOT FINISHED: under way now (do not remove it), or the agent stopped during it (nothing on it is half-written; insert it again)`];
+  }
+  const lines = [
+    `Last USB stick: ${s.root}, ${s.finishedAt}, ${s.errors.length === 0 ? 'done' : `done with ${s.errors.length} problem(s)`}; it could be removed from ${s.finishedAt}`,
+    `  written: ${s.written} SDCs${s.alreadyThere ? ` (${s.alreadyThere} already on it)` : ''}${s.withdrawn ? `, ${s.withdrawn} taken off (receipted meanwhile)` : ''}`,
+    `  read: ${s.receiptsApplied} receipts applied, ${s.receiptsQuarantined} quarantined${s.receiptsRepeated ? `, ${s.receiptsRepeated} repeats` : ''}`,
+  ];
+  if (s.relayedUp || s.relayedDown) lines.push(`  relayed for other centres: ${s.relayedUp} SDCs to the hub, ${s.relayedDown} answers onto the stick`);
+  for (const e of s.errors.slice(0, 5)) lines.push(`  problem: ${e.code}: ${e.message}`);
+  return lines;
+}

@@ -59,3 +59,20 @@ export class BatchPolicy {
     return out;
   }
 }
+
+/** An SDC should take at most this long on the link: a drop on a link without resume (MQTT) costs at most that much again, and receipts come sooner. */
+export const SDC_LINK_SECONDS = 60;
+/** Bytes a record takes in an SDC before the agent has sent any (birth acts with a dictionary: 75–100). */
+const FIRST_GUESS_BYTES = 100;
+
+/**
+ * Records in one SDC for this link: the configured most, or fewer on a slow
+ * link, by the bytes a record took in the centre's recent SDCs.
+ */
+export function recordsPerSdc(maxRecords: number, upKbps: number, recent: { bytes: number | null; count: number }[]): number {
+  const measured = recent.filter((s) => s.bytes !== null && s.count > 0);
+  const records = measured.reduce((n, s) => n + s.count, 0);
+  const perRecord = records > 0 ? measured.reduce((n, s) => n + s.bytes!, 0) / records : FIRST_GUESS_BYTES;
+  const fit = Math.floor(((upKbps * 1000) / 8) * SDC_LINK_SECONDS / perRecord);
+  return Math.max(1, Math.min(maxRecords, fit));
+}

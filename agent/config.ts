@@ -31,6 +31,19 @@ export interface BatchingConfig {
   callbackSeconds: number;
 }
 
+/** Sync by USB stick (T2D): where sticks are mounted, and whether this centre forwards other centres' SDCs it finds on them. */
+export interface T2dConfig {
+  roots: string[];
+  /** Listen to USB attach/detach (the usb package) besides watching the roots. */
+  usb: boolean;
+  /** Forward other centres' SDCs found on a stick on this centre's link, and put their receipts back on the next stick. */
+  relay: boolean;
+  /** Only mount points count as sticks (default); false: any new folder under a root, for a shared folder or tests. */
+  mountsOnly: boolean;
+}
+
+export const DEFAULT_T2D: T2dConfig = { roots: ['/media', '/run/media'], usb: true, relay: true, mountsOnly: true };
+
 /** The agent's config file, with defaults applied and every path absolute. */
 export interface AgentConfig {
   /** The centre's matricule: the sender id of its SDCs. */
@@ -44,11 +57,13 @@ export interface AgentConfig {
   certificate: string;
   privateKey: string;
   batching: BatchingConfig;
+  /** Absent: sticks are not watched. */
+  t2d?: T2dConfig;
 }
 
 /** What a config file holds: paths may be relative to it, and defaulted fields left out. */
-export type AgentConfigInput = Omit<AgentConfig, 'hubCertificate' | 'certificate' | 'privateKey' | 'batching' | 'link'> & { link: LinkConfigInput }
-  & Partial<Pick<AgentConfig, 'hubCertificate' | 'certificate' | 'privateKey'>> & { batching?: Partial<BatchingConfig> };
+export type AgentConfigInput = Omit<AgentConfig, 'hubCertificate' | 'certificate' | 'privateKey' | 'batching' | 'link' | 't2d'> & { link: LinkConfigInput }
+  & Partial<Pick<AgentConfig, 'hubCertificate' | 'certificate' | 'privateKey'>> & { batching?: Partial<BatchingConfig>; t2d?: Partial<T2dConfig> };
 
 export const DEFAULT_BATCHING: BatchingConfig = { maxRecords: 2000, minRecords: 100, maxAgeSeconds: 60, receiptTimeoutSeconds: 600, usageReportMinutes: 360, callbackSeconds: 300 };
 
@@ -94,6 +109,21 @@ function batching(c: Checker, v: unknown): BatchingConfig {
   };
 }
 
+function t2d(c: Checker, v: unknown): T2dConfig {
+  const o = c.object(v, 't2d');
+  const flag = (key: 'usb' | 'relay' | 'mountsOnly') => {
+    const b = o[key] ?? DEFAULT_T2D[key];
+    if (typeof b !== 'boolean') c.fail(`t2d.${key}`, 'true or false', b);
+    return b as boolean;
+  };
+  let roots = DEFAULT_T2D.roots;
+  if (o.roots !== undefined) {
+    if (!Array.isArray(o.roots) || o.roots.length === 0) c.fail('t2d.roots', 'a non-empty list of folders sticks are mounted under', o.roots);
+    roots = (o.roots as unknown[]).map((_, i) => c.path(o.roots as unknown as Record<string, unknown>, String(i), `t2d.roots[${i}]`));
+  }
+  return { roots, usb: flag('usb'), relay: flag('relay'), mountsOnly: flag('mountsOnly') };
+}
+
 /**
  * Checks a parsed config, applies defaults, and makes paths absolute against
  * `baseDir` (the config file's folder), so the agent finds its files whatever
@@ -116,6 +146,7 @@ export function parseAgentConfig(raw: unknown, baseDir: string, where = 'agent c
     certificate: c.path(o, 'certificate', 'certificate', join(keys, 'centre.crt')),
     privateKey: c.path(o, 'privateKey', 'privateKey', join(keys, 'centre.key')),
     batching: batching(c, o.batching),
+    ...(o.t2d === undefined ? {} : { t2d: t2d(c, o.t2d) }),
   };
 }
 

@@ -88,3 +88,11 @@ export function recover(o: RecoveryOptions): Promise<RecoveryReport> {
     return report;
   });
 }
+
+/** Counts for the log line at start. */
+export function summariseRecovery(r: RecoveryReport): Record<string, number> {
+  return {
+    tempFilesRemoved: r.tempFilesRemoved, receiptsReapplied: r.receiptsReapplied, inbox: r.inbox.length, markedPacked: r.markedPacked.length,
+    repacked: r.repacked.length, orphansDeleted: r.orphansDeleted.length, stranded: r.stranded.reduce((n, s) => n + s.numeros.length, 0),
+  };
+}

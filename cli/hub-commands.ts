@@ -10,7 +10,7 @@ import { jsonLog, startHub } from '../hub/hub-runtime.js';
 import { listQuarantine } from '../hub/ingest/quarantine.js';
 import { CentreRegistry, type Centre, type CentreStatusCode } from '../hub/registry/centre-registry.js';
 import { decodeDictionary } from '../protocol/index.js';
-import { optionalString, requireOption, requirePositional, type CommandContext, type CommandGroup } from './command.js';
+import { optionalList, optionalString, requireOption, requirePositional, type CommandContext, type CommandGroup } from './command.js';
 
 const dirOption = { dir: { type: 'string' as const } };
 const hubDir = (ctx: CommandContext) => optionalString(ctx, 'dir') ?? process.env.TAMTAM_HUB_DIR ?? 'tamtam-hub';
@@ -44,7 +44,7 @@ async function init(ctx: CommandContext): Promise<void> {
     ...(streamPort ? { streamPort: portNumber(streamPort, '--stream-port') } : {}), streamHost: optionalString(ctx, 'stream-host'),
     hubId: optionalString(ctx, 'hub-id'), databaseUrl: optionalString(ctx, 'database-url'), brokerUrl: optionalString(ctx, 'broker-url'),
     brokerUsername: optionalString(ctx, 'broker-username'), brokerPassword: optionalString(ctx, 'broker-password'),
-    ...(port ? { mqttPort: portNumber(port, '--mqtt-port') } : {}), force: ctx.values.force === true,
+    ...(port ? { mqttPort: portNumber(port, '--mqtt-port') } : {}), force: ctx.values.force === true, t2dRoots: optionalList(ctx, 't2d-root'),
   });
   const p = hubPaths(home.dir);
   if (ctx.json) return ctx.out(JSON.stringify({ dir: home.dir, hubId: home.config.hubId, caCert: p.caCert, hubCert: p.hubCert }));
@@ -55,6 +55,7 @@ async function init(ctx: CommandContext): Promise<void> {
     `  database         ${home.config.databaseUrl ? 'external' : 'embedded, in pgdata/'}`,
     `  broker           ${home.config.brokerUrl ?? `embedded, on 127.0.0.1:${home.config.mqttPort}`}`,
     `  modem calls      ${home.config.streamPort === undefined ? 'none (--stream-port N takes them)' : `TCP ${home.config.streamHost ?? '127.0.0.1'}:${home.config.streamPort}`}`,
+    `  USB sticks       ${home.config.t2dRoots ? `imported when mounted under ${home.config.t2dRoots.join(', ')}` : "none watched (--t2d-root DIR; or 'tamtam t2d import DIR' by hand)"}`,
     `Next: 'tamtam hub table create <table> --like sample.jsonl', 'tamtam hub centre add --name ...', 'tamtam hub start'.`,
   ].join('\n'));
 }
@@ -134,7 +135,7 @@ export const hubGroup: CommandGroup = {
   name: 'hub',
   commands: [
     {
-      name: 'init', summary: 'create a hub folder: CA, hub certificate, configuration', usage: '[--dir D] [--database-url URL] [--broker-url URL]',
+      name: 'init', summary: 'create a hub folder: CA, hub certificate, configuration', usage: '[--dir D] [--database-url URL] [--broker-url URL] [--t2d-root DIR]',
       help: `--dir D              hub folder (default ./tamtam-hub or $TAMTAM_HUB_DIR)
 --database-url URL   PostgreSQL; without it the hub runs an embedded PostgreSQL in D/pgdata
 --broker-url URL     MQTT broker (Mosquitto, EMQX); without it the hub runs one on 127.0.0.1
@@ -142,9 +143,11 @@ export const hubGroup: CommandGroup = {
 --mqtt-port N        port of the embedded broker (default 1883)
 --stream-port N      TCP port taking modem calls (Iridium RUDICS delivers data calls there); none by default
 --stream-host H      address it listens on (default 127.0.0.1)
+--t2d-root DIR       a folder where USB sticks get mounted (e.g. /media/tamtam): the running hub imports each stick
+                     that appears there and writes the receipts back onto it; repeat for more
 --hub-id ID          the hub's sender id on receipts (default 'hub')
 --force              replace an existing CA (every centre must enrol again)`,
-      options: { ...dirOption, 'database-url': { type: 'string' }, 'broker-url': { type: 'string' }, 'broker-username': { type: 'string' }, 'broker-password': { type: 'string' }, 'mqtt-port': { type: 'string' }, 'stream-port': { type: 'string' }, 'stream-host': { type: 'string' }, 'hub-id': { type: 'string' }, force: { type: 'boolean' } },
+      options: { ...dirOption, 'database-url': { type: 'string' }, 'broker-url': { type: 'string' }, 'broker-username': { type: 'string' }, 'broker-password': { type: 'string' }, 'mqtt-port': { type: 'string' }, 'stream-port': { type: 'string' }, 'stream-host': { type: 'string' }, 't2d-root': { type: 'string', multiple: true }, 'hub-id': { type: 'string' }, force: { type: 'boolean' } },
       run: init,
     },
     { name: 'start', summary: 'run the hub until Ctrl-C (logs are JSON lines on stderr)', usage: '[--dir D]', options: dirOption, run: start },

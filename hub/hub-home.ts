@@ -36,6 +36,8 @@ export interface HubConfig {
   streamPort?: number;
   /** Address the stream endpoint listens on; default 127.0.0.1 (set the public address the gateway reaches). */
   streamHost?: string;
+  /** Folders where USB sticks get mounted (e.g. /media/tamtam): a stick appearing there is imported and answered; absent: none watched. */
+  t2dRoots?: string[];
 }
 
 export interface HubHome {
@@ -93,6 +95,7 @@ export function initHubHome(dirIn: string, options: InitHubOptions = {}): HubHom
     ...(options.brokerPassword ? { brokerPassword: options.brokerPassword } : {}),
     ...(options.streamPort !== undefined ? { streamPort: options.streamPort } : {}),
     ...(options.streamHost ? { streamHost: options.streamHost } : {}),
+    ...(options.t2dRoots?.length ? { t2dRoots: options.t2dRoots.map((r) => resolve(r)) } : {}),
   };
   writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', 0o600);
   return loadHubHome(dir);
@@ -117,6 +120,9 @@ function checkConfig(raw: unknown, path: string): HubConfig {
   }
   if (!Number.isInteger(c.mqttPort) || c.mqttPort! < 0 || c.mqttPort! > 65535) throw bad('mqttPort', 'a port number');
   if (typeof c.sharedSubscription !== 'boolean') throw bad('sharedSubscription', 'true or false');
+  if (c.t2dRoots !== undefined && (!Array.isArray(c.t2dRoots) || c.t2dRoots.some((r) => typeof r !== 'string' || r === ''))) {
+    throw bad('t2dRoots', 'a list of folders where USB sticks are mounted, e.g. ["/media/tamtam"], when set');
+  }
   if (c.streamPort !== undefined && (!Number.isInteger(c.streamPort) || c.streamPort < 0 || c.streamPort > 65535)) throw bad('streamPort', 'a port number when set');
   return c as HubConfig;
 }

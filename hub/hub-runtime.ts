@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { loadCompressor } from '../protocol/compressor.js';
 import { TamtamError } from '../protocol/errors.js';
+import { wrapRelay } from '../protocol/sdc/relay-envelope.js';
 import { HubDatabase } from './db/hub-database.js';
 import { migrate } from './db/migrations.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded/embedded-broker.js';
@@ -12,6 +13,8 @@ import { IngestPipeline, type IngestOutcome } from './ingest/ingest-pipeline.js'
 import { issueCertificate } from './pki/certificate-authority.js';
 import { MqttReceiver, type ReceiverHandler } from './receivers/mqtt-receiver.js';
 import { startStreamEndpoint } from './stream-endpoint.js';
+import type { StickImportReport } from './t2d/stick-import.js';
+import { startStickReceiver, type StickWatchTuning } from './t2d/stick-receiver.js';
 import { CentreRegistry } from './registry/centre-registry.js';
 
 export interface HubLog {
@@ -48,6 +51,10 @@ export interface StartHubOptions {
   receive?: boolean;
   /** Called after each SDC, for tests and progress output. */
   onIngest?: (centre: string, outcome: IngestOutcome) => void;
+  /** With `t2dRoots` set: called after each stick imported. */
+  onStickImported?: (report: StickImportReport) => void;
+  /** How sticks under `t2dRoots` are noticed (tests: plain folders, no USB events, a short debounce). */
+  t2dWatch?: StickWatchTuning;
 }
 
 /**
@@ -84,7 +91,9 @@ export async function startHub(home: HubHome, options: StartHubOptions = {}): Pr
       const outcome = await pipeline.ingest(payload, { via });
       log.info('sdc', { centre, via, outcome: outcome.kind, merged: outcome.merged, duplicates: outcome.duplicates, rejected: outcome.rejected, ...(outcome.error ? { code: outcome.error.code, reason: outcome.error.message } : {}) });
       options.onIngest?.(centre, outcome);
-      return { reply: outcome.receipt };
+      // A centre relaying another's SDC (from a USB stick) gets the receipt in a wrapper naming whose it is.
+      const relayed = outcome.receipt && outcome.centre && outcome.centre !== centre;
+      return { reply: relayed ? wrapRelay(outcome.centre!, outcome.receipt!) : outcome.receipt };
     };
 
     let broker: EmbeddedBroker | undefined;
@@ -134,9 +143,15 @@ export async function startHub(home: HubHome, options: StartHubOptions = {}): Pr
       closers.push(() => stream.stop());
       streamPort = stream.port;
     }
+    if (config.t2dRoots?.length && options.receive !== false) {
+      const sticks = await startStickReceiver({
+        roots: config.t2dRoots, pipeline, log, ...(options.t2dWatch ? { watch: options.t2dWatch } : {}), ...(options.onStickImported ? { onImported: options.onStickImported } : {}),
+      });
+      closers.push(() => sticks.stop());
+    }
     const removeRunFile = writeRunFile(home, { databaseUrl, brokerUrl });
     closers.push(async () => removeRunFile());
-    log.info('hub_started', { hubId: config.hubId, database: pg ? 'embedded' : 'external', broker: broker ? broker.url : config.brokerUrl ? 'external' : 'none', ...(streamPort === undefined ? {} : { streamPort }) });
+    log.info('hub_started', { hubId: config.hubId, database: pg ? 'embedded' : 'external', broker: broker ? broker.url : config.brokerUrl ? 'external' : 'none', ...(streamPort === undefined ? {} : { streamPort }), ...(config.t2dRoots?.length ? { t2dRoots: config.t2dRoots } : {}) });
     return { db, registry, pipeline, databaseUrl, brokerUrl, streamPort, embeddedDatabase: Boolean(pg), embeddedBroker: Boolean(broker), stop };
   } catch (e) {
     await stop();

@@ -32,6 +32,8 @@ export type ErrorCode =
   | 'E_BAD_INPUT'
   | 'E_IO'
   | 'E_CONFIG'
+  | 'E_NO_SPACE'
+  | 'E_READ_ONLY'
   // links and peers
   | 'E_LINK_DOWN'
   | 'E_PORT_NOT_FOUND'

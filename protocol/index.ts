@@ -15,5 +15,6 @@ export * from './sdc/sdc.js';
 export * from './sdc/receipt.js';
 export * from './sdc/json-body.js';
 export * from './sdc/armour.js';
+export * from './sdc/relay-envelope.js';
 export * from './topics.js';
 export * from './enrolment.js';

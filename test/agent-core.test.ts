@@ -2,7 +2,7 @@ import test from 'ava';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { agentStatus, formatAgentStatus } from '../agent/agent-status.js';
-import { BatchPolicy } from '../agent/batch-policy.js';
+import { BatchPolicy, recordsPerSdc } from '../agent/batch-policy.js';
 import { VERSION_COLUMN } from '../agent/exporter.js';
 import { SdcKind, encodeReceipt, sealSdc } from '../protocol/index.js';
 import { AgentRig, T0 } from './helpers/agent-rig.js';
@@ -209,6 +209,14 @@ test('batch policy: packs at minRecords, or when the oldest pending has waited m
   t.like(policy.decide('births', 0), { pack: false, pending: 0 });
   now += 120_000;
   t.like(policy.decide('births', 1), { pack: false, waitedMs: 0 }, 'an emptied backlog forgets its age');
+});
+
+test('a slow link gets SDCs of about a minute of airtime, by the bytes records took in recent SDCs', (t) => {
+  t.is(recordsPerSdc(2000, 1000, []), 2000, 'Internet: the configured most');
+  t.is(recordsPerSdc(2000, 22, []), 1650, 'Certus at 22 kbps, 100 bytes a record guessed: 2,750 B/s for 60 s');
+  t.is(recordsPerSdc(2000, 22, [{ bytes: 80_000, count: 1000 }, { bytes: null, count: 5 }]), 2000, '80 bytes a record measured: 2,062 fit');
+  t.is(recordsPerSdc(2000, 2.4, [{ bytes: 80_000, count: 1000 }]), 225, 'Iridium CSD');
+  t.is(recordsPerSdc(2000, 0.01, [{ bytes: 1e6, count: 1 }]), 1, 'never none');
 });
 
 test('batch policy with the source: a backlog goes out in SDCs of maxRecords', withRig({ count: 450, maxRecords: 200 }, async (t, rig) => {

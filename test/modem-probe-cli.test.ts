@@ -1,20 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { closeSerialPort, openSerialPort } from '../hardware/at/serial-port-open.js';
 import { ModemSimulator, type ModemSimulatorOptions } from '../hardware/simulator/modem-simulator.js';
-import { TAMTAM_BIN } from './helpers/logged-process.js';
+import { runTamtam } from './helpers/run-cli.js';
 
-/** Runs the built CLI as a technician would, in its own process: the port lock and exit code are real. */
-async function tamtam(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, [TAMTAM_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-  const [code] = await once(child, 'close') as [number | null];
-  return { code, out, err };
-}
+const tamtam = runTamtam;
 
 async function simulator(t: ExecutionContext, options: Partial<ModemSimulatorOptions> = {}) {
   const sim = await ModemSimulator.start({ target: () => undefined, rttMs: 10, guardTimeMs: 100, ...options });
