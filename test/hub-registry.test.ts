@@ -64,7 +64,7 @@ test('a migration edited after release, or one from a newer hub, stops the hub w
   t.is(code(await t.throwsAsync(migrate(db, []))), 'E_CONFIG');
 });
 
-test('add: a generated matricule, a base64url token shown once and kept only as its SHA-256, valid 30 days', async (t) => {
+test('add: a generated matricule, a tt_ + base64url token shown once and kept only as its SHA-256, valid 30 days', async (t) => {
   const db = await freshDb(t);
   const f = fakes();
   const registry = new CentreRegistry(db, { now: f.now, random: f.random });
@@ -72,7 +72,7 @@ test('add: a generated matricule, a base64url token shown once and kept only as 
   t.regex(centre.matricule, /^CTR-\d{6}$/);
   t.is(centre.matricule, `CTR-${String(centre.id).padStart(6, '0')}`);
   t.is(centre.status, CentreStatus.all);
-  t.is(token, Buffer.alloc(32, 1).toString('base64url'));
+  t.is(token, `tt_${Buffer.alloc(32, 1).toString('base64url')}`);
   t.deepEqual(expiresAt, new Date('2026-02-09T08:00:00Z'));
   const stored = (await db.query('SELECT token_hash FROM enrol_tokens')).rows;
   t.deepEqual(stored, [{ token_hash: createHash('sha256').update(token).digest('hex') }]);

@@ -21,9 +21,15 @@ export interface EnrolTokenOptions {
 
 export const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
+export const TOKEN_PREFIX = 'tt_';
+
 const defaultRandom: RandomBytes = (n) => new Uint8Array(randomBytes(n));
 
-/** One-time enrolment tokens: 32 random bytes, base64url, kept as SHA-256 only. */
+/**
+ * One-time enrolment tokens: 'tt_' and 32 random bytes in base64url, kept as
+ * SHA-256 only. The prefix keeps a token from starting with '-', which a
+ * command line would take for an option (one token in 64 did).
+ */
 export class EnrolTokens {
   private readonly now: () => Date;
   private readonly random: RandomBytes;
@@ -40,7 +46,7 @@ export class EnrolTokens {
     if (!(validDays > 0)) throw new TamtamError('E_BAD_INPUT', `a token must be valid for a positive number of days, not ${validDays}`);
     const bytes = this.random(TOKEN_BYTES);
     if (bytes.length !== TOKEN_BYTES) throw new TamtamError('E_INTERNAL', `the random source gave ${bytes.length} bytes instead of ${TOKEN_BYTES}`);
-    const token = Buffer.from(bytes).toString('base64url');
+    const token = `${TOKEN_PREFIX}${Buffer.from(bytes).toString('base64url')}`;
     const expiresAt = new Date(this.now().getTime() + validDays * DAY_MS);
     await q.query('DELETE FROM enrol_tokens WHERE centre_id = $1 AND used_at IS NULL', [centreId]);
     await q.query('INSERT INTO enrol_tokens (centre_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)', [centreId, hashToken(token), this.now(), expiresAt]);
