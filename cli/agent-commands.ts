@@ -29,6 +29,8 @@ function linkInput(ctx: CommandContext): LinkConfigInput {
     const modem = { port: modemPort, driver, ...(optionalString(ctx, 'number') ? { number: optionalString(ctx, 'number')! } : {}), ...(optionalString(ctx, 'apn') ? { apn: optionalString(ctx, 'apn')! } : {}) };
     return ctx.values.ppp ? withProfile({ kind: 'ppp' as const, modem, ...mqtt() }) : withProfile({ kind: 'modem' as const, modem });
   }
+  const sbdPort = optionalString(ctx, 'sbd');
+  if (sbdPort) return withProfile({ kind: 'sbd' as const, port: sbdPort });
   const streamHost = optionalString(ctx, 'stream-host');
   if (streamHost) return withProfile({ kind: 'tcp' as const, host: streamHost, port: Number(requireOption(ctx, 'stream-port', "the hub's stream endpoint port")) });
   return withProfile({ kind: 'mqtt' as const, ...mqtt() });
@@ -134,11 +136,12 @@ export const agentGroup: CommandGroup = {
 --modem PORT      no Internet: dial the hub through the satellite modem on PORT (e.g. /dev/ttyUSB0)
 --driver D        iridium-csd (default), thuraya-gmprs or hayes; --number N overrides the number dialled
 --ppp             carry MQTT over the modem's call with pppd (Thuraya GmPRS: give --apn APN and --broker)
+--sbd PORT        Iridium Short Burst Data through the 9602/9603 on PORT (the hub operator registers its IMEI)
 --stream-host H, --stream-port N   the hub's stream endpoint over TCP instead of MQTT
---profile P       link profile: internet, iridium-csd, iridium-certus-100, iridium-go-exec, thuraya-gmprs, thuraya-ip
+--profile P       link profile: internet, iridium-csd, iridium-certus-100, iridium-go-exec, iridium-sbd, thuraya-gmprs, thuraya-ip
 --data-dir D      where the agent keeps its state, spool and keys (default ./tamtam-agent-data)`,
       options: { ...configOption, centre: { type: 'string' }, sqlite: { type: 'string' }, postgres: { type: 'string' }, table: { type: 'string', multiple: true }, dict: { type: 'string', multiple: true }, broker: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' }, 'data-dir': { type: 'string' },
-        modem: { type: 'string' }, driver: { type: 'string' }, number: { type: 'string' }, apn: { type: 'string' }, ppp: { type: 'boolean' }, 'stream-host': { type: 'string' }, 'stream-port': { type: 'string' }, profile: { type: 'string' } },
+        modem: { type: 'string' }, driver: { type: 'string' }, number: { type: 'string' }, apn: { type: 'string' }, ppp: { type: 'boolean' }, 'stream-host': { type: 'string' }, 'stream-port': { type: 'string' }, profile: { type: 'string' }, sbd: { type: 'string' } },
       run: init,
     },
     { name: 'enrol', summary: "make the centre's key, send its request with the token, install the certificate", usage: '--token TOKEN [--config FILE] [--broker URL] [--timeout S]', options: { ...configOption, token: { type: 'string' }, broker: { type: 'string' }, timeout: { type: 'string' } }, run: enrolCommand },

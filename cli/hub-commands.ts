@@ -40,8 +40,13 @@ function portNumber(v: string, option: string): number {
 async function init(ctx: CommandContext): Promise<void> {
   const port = optionalString(ctx, 'mqtt-port');
   const streamPort = optionalString(ctx, 'stream-port');
+  const directIpPort = optionalString(ctx, 'directip-port');
+  const gateway = optionalString(ctx, 'sbd-gateway');
+  if (Boolean(directIpPort) !== Boolean(gateway)) throw new TamtamError('E_USAGE', 'Iridium SBD needs both --directip-port N (where the gateway delivers) and --sbd-gateway HOST:PORT (the gateway\'s MT endpoint)');
+  const [gatewayHost, gatewayPort] = gateway ? [gateway.slice(0, gateway.lastIndexOf(':')), gateway.slice(gateway.lastIndexOf(':') + 1)] : ['', ''];
   const home = initHubHome(hubDir(ctx), {
     ...(streamPort ? { streamPort: portNumber(streamPort, '--stream-port') } : {}), streamHost: optionalString(ctx, 'stream-host'),
+    ...(directIpPort ? { directIp: { port: portNumber(directIpPort, '--directip-port'), gateway: { host: gatewayHost || '127.0.0.1', port: portNumber(gatewayPort, '--sbd-gateway') } } } : {}),
     hubId: optionalString(ctx, 'hub-id'), databaseUrl: optionalString(ctx, 'database-url'), brokerUrl: optionalString(ctx, 'broker-url'),
     brokerUsername: optionalString(ctx, 'broker-username'), brokerPassword: optionalString(ctx, 'broker-password'),
     ...(port ? { mqttPort: portNumber(port, '--mqtt-port') } : {}), force: ctx.values.force === true, t2dRoots: optionalList(ctx, 't2d-root'),
@@ -76,6 +81,7 @@ async function centreAdd(ctx: CommandContext): Promise<void> {
   const { centre, token, expiresAt } = await withRegistry(ctx, (r) => r.add({
     name: requireOption(ctx, 'name', "the centre's name"), matricule: optionalString(ctx, 'matricule'), city: optionalString(ctx, 'city'),
     phone: optionalString(ctx, 'phone'), email: optionalString(ctx, 'email'), ...(status ? { status: Number(status) as CentreStatusCode } : {}),
+    ...(optionalString(ctx, 'imei') ? { imei: optionalString(ctx, 'imei') } : {}),
   }));
   if (ctx.json) return ctx.out(JSON.stringify({ matricule: centre.matricule, token, tokenExpires: expiresAt.toISOString() }));
   ctx.out(`centre ${centre.matricule} added (${centre.name})\nenrolment token: ${token}\n(one use, valid until ${expiresAt.toISOString()}; give it to the centre's technician for 'tamtam agent enrol')`);
@@ -143,18 +149,20 @@ export const hubGroup: CommandGroup = {
 --mqtt-port N        port of the embedded broker (default 1883)
 --stream-port N      TCP port taking modem calls (Iridium RUDICS delivers data calls there); none by default
 --stream-host H      address it listens on (default 127.0.0.1)
+--directip-port N, --sbd-gateway HOST:PORT   Iridium SBD: where the gateway delivers MO messages, and its MT endpoint
 --t2d-root DIR       a folder where USB sticks get mounted (e.g. /media/tamtam): the running hub imports each stick
                      that appears there and writes the receipts back onto it; repeat for more
 --hub-id ID          the hub's sender id on receipts (default 'hub')
 --force              replace an existing CA (every centre must enrol again)`,
-      options: { ...dirOption, 'database-url': { type: 'string' }, 'broker-url': { type: 'string' }, 'broker-username': { type: 'string' }, 'broker-password': { type: 'string' }, 'mqtt-port': { type: 'string' }, 'stream-port': { type: 'string' }, 'stream-host': { type: 'string' }, 't2d-root': { type: 'string', multiple: true }, 'hub-id': { type: 'string' }, force: { type: 'boolean' } },
+      options: { ...dirOption, 'database-url': { type: 'string' }, 'broker-url': { type: 'string' }, 'broker-username': { type: 'string' }, 'broker-password': { type: 'string' }, 'mqtt-port': { type: 'string' }, 'stream-port': { type: 'string' }, 'stream-host': { type: 'string' }, 'directip-port': { type: 'string' }, 'sbd-gateway': { type: 'string' }, 't2d-root': { type: 'string', multiple: true }, 'hub-id': { type: 'string' }, force: { type: 'boolean' } },
       run: init,
     },
     { name: 'start', summary: 'run the hub until Ctrl-C (logs are JSON lines on stderr)', usage: '[--dir D]', options: dirOption, run: start },
     {
-      name: 'centre add', summary: 'register a centre; prints its matricule and a one-time enrolment token', usage: '--name N [--matricule M] [--city C] [--phone P] [--email E] [--status S]',
-      help: statusHelp,
-      options: { ...dirOption, name: { type: 'string' }, matricule: { type: 'string' }, city: { type: 'string' }, phone: { type: 'string' }, email: { type: 'string' }, status: { type: 'string' } },
+      name: 'centre add', summary: 'register a centre; prints its matricule and a one-time enrolment token', usage: '--name N [--matricule M] [--city C] [--phone P] [--email E] [--status S] [--imei IMEI]',
+      help: `${statusHelp}
+--imei IMEI   the centre's Iridium SBD modem, when it sends by Short Burst Data`,
+      options: { ...dirOption, name: { type: 'string' }, matricule: { type: 'string' }, city: { type: 'string' }, phone: { type: 'string' }, email: { type: 'string' }, status: { type: 'string' }, imei: { type: 'string' } },
       run: centreAdd,
     },
     { name: 'centre list', summary: 'list centres', usage: '[--status S] [--search TEXT] [--limit N] [--offset N]', help: statusHelp, options: { ...dirOption, status: { type: 'string' }, search: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' } }, run: centreList },

@@ -36,6 +36,20 @@ export interface Dialer {
    * or E_ABORTED, each with a message saying what to check.
    */
   dial(signal?: AbortSignal): Promise<ByteStream>;
+  /**
+   * What the carrier counted, for links where it differs from the stream's
+   * bytes: SBD repacks frames into messages and bills each one.
+   */
+  usage?(): CarrierUsage;
   /** Lets go of what the dialer keeps between calls (a modem keeps its serial port open and initialised). */
   dispose?(): Promise<void>;
+}
+
+export interface CarrierUsage {
+  bytesUp: number;
+  bytesDown: number;
+  messagesUp: number;
+  messagesDown: number;
+  /** Bytes billed, message by message (minimums and increments applied). */
+  billedBytes: number;
 }

@@ -38,6 +38,8 @@ export interface HubConfig {
   streamHost?: string;
   /** Folders where USB sticks get mounted (e.g. /media/tamtam): a stick appearing there is imported and answered; absent: none watched. */
   t2dRoots?: string[];
+  /** Iridium SBD: the DirectIP port (and address) the gateway delivers MO messages to, and the gateway's MT endpoint. */
+  directIp?: { host?: string; port: number; gateway: { host: string; port: number } };
 }
 
 export interface HubHome {
@@ -95,6 +97,7 @@ export function initHubHome(dirIn: string, options: InitHubOptions = {}): HubHom
     ...(options.brokerPassword ? { brokerPassword: options.brokerPassword } : {}),
     ...(options.streamPort !== undefined ? { streamPort: options.streamPort } : {}),
     ...(options.streamHost ? { streamHost: options.streamHost } : {}),
+    ...(options.directIp ? { directIp: options.directIp } : {}),
     ...(options.t2dRoots?.length ? { t2dRoots: options.t2dRoots.map((r) => resolve(r)) } : {}),
   };
   writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', 0o600);
@@ -122,6 +125,10 @@ function checkConfig(raw: unknown, path: string): HubConfig {
   if (typeof c.sharedSubscription !== 'boolean') throw bad('sharedSubscription', 'true or false');
   if (c.t2dRoots !== undefined && (!Array.isArray(c.t2dRoots) || c.t2dRoots.some((r) => typeof r !== 'string' || r === ''))) {
     throw bad('t2dRoots', 'a list of folders where USB sticks are mounted, e.g. ["/media/tamtam"], when set');
+  }
+  const port = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535;
+  if (c.directIp !== undefined && (typeof c.directIp !== 'object' || c.directIp === null || !port(c.directIp.port) || typeof c.directIp.gateway?.host !== 'string' || !port(c.directIp.gateway?.port))) {
+    throw bad('directIp', '{ "port": N, "host"?: address, "gateway": { "host": ..., "port": N } } (the Iridium gateway\'s DirectIP MT endpoint) when set');
   }
   if (c.streamPort !== undefined && (!Number.isInteger(c.streamPort) || c.streamPort < 0 || c.streamPort > 65535)) throw bad('streamPort', 'a port number when set');
   return c as HubConfig;

@@ -12,6 +12,7 @@ import { hubPaths, type HubHome } from './hub-home.js';
 import { IngestPipeline, type IngestOutcome } from './ingest/ingest-pipeline.js';
 import { issueCertificate } from './pki/certificate-authority.js';
 import { MqttReceiver, type ReceiverHandler } from './receivers/mqtt-receiver.js';
+import { startSbdEndpoint } from './sbd-endpoint.js';
 import { startStreamEndpoint } from './stream-endpoint.js';
 import type { StickImportReport } from './t2d/stick-import.js';
 import { startStickReceiver, type StickWatchTuning } from './t2d/stick-receiver.js';
@@ -38,6 +39,8 @@ export interface RunningHub {
   brokerUrl: string;
   /** The stream endpoint's port, when the hub takes modem calls. */
   streamPort?: number;
+  /** The DirectIP port the Iridium gateway delivers SBD messages to. */
+  directIpPort?: number;
   embeddedDatabase: boolean;
   embeddedBroker: boolean;
   stop(): Promise<void>;
@@ -136,12 +139,20 @@ export async function startHub(home: HubHome, options: StartHubOptions = {}): Pr
       closers.push(() => receiver.stop());
     }
     let streamPort: number | undefined;
-    if (config.streamPort !== undefined && options.receive !== false) {
+    let directIpPort: number | undefined;
+    // SBD sessions run on the stream receiver too: an SBD-only hub keeps it on loopback.
+    if ((config.streamPort !== undefined || config.directIp) && options.receive !== false) {
       const stream = await startStreamEndpoint({
-        db, registry, onUp: ingestHandler('stream'), host: config.streamHost, port: config.streamPort, stateDir: hubPaths(home.dir).transfers, log,
+        db, registry, onUp: ingestHandler('stream'), host: config.streamPort !== undefined ? config.streamHost : '127.0.0.1', port: config.streamPort ?? 0,
+        stateDir: hubPaths(home.dir).transfers, log,
       });
       closers.push(() => stream.stop());
-      streamPort = stream.port;
+      if (config.streamPort !== undefined) streamPort = stream.port;
+      if (config.directIp) {
+        const sbd = await startSbdEndpoint({ receiver: stream, registry, host: config.directIp.host, port: config.directIp.port, gateway: config.directIp.gateway, log });
+        closers.push(() => sbd.stop());
+        directIpPort = sbd.port;
+      }
     }
     if (config.t2dRoots?.length && options.receive !== false) {
       const sticks = await startStickReceiver({
@@ -151,8 +162,8 @@ export async function startHub(home: HubHome, options: StartHubOptions = {}): Pr
     }
     const removeRunFile = writeRunFile(home, { databaseUrl, brokerUrl });
     closers.push(async () => removeRunFile());
-    log.info('hub_started', { hubId: config.hubId, database: pg ? 'embedded' : 'external', broker: broker ? broker.url : config.brokerUrl ? 'external' : 'none', ...(streamPort === undefined ? {} : { streamPort }), ...(config.t2dRoots?.length ? { t2dRoots: config.t2dRoots } : {}) });
-    return { db, registry, pipeline, databaseUrl, brokerUrl, streamPort, embeddedDatabase: Boolean(pg), embeddedBroker: Boolean(broker), stop };
+    log.info('hub_started', { hubId: config.hubId, database: pg ? 'embedded' : 'external', broker: broker ? broker.url : config.brokerUrl ? 'external' : 'none', ...(streamPort === undefined ? {} : { streamPort }), ...(directIpPort === undefined ? {} : { directIpPort }), ...(config.t2dRoots?.length ? { t2dRoots: config.t2dRoots } : {}) });
+    return { db, registry, pipeline, databaseUrl, brokerUrl, streamPort, directIpPort, embeddedDatabase: Boolean(pg), embeddedBroker: Boolean(broker), stop };
   } catch (e) {
     await stop();
     throw e;

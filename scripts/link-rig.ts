@@ -15,12 +15,22 @@ import type { StreamReceiver } from '../hub/receivers/stream-receiver.js';
 import { CentreRegistry } from '../hub/registry/centre-registry.js';
 import { startStreamEndpoint } from '../hub/stream-endpoint.js';
 import { ModemSimulator } from '../hardware/simulator/modem-simulator.js';
+import { startSbdSimulator } from '../hardware/simulator/sbd-commands.js';
+import { SbdGateway } from '../hardware/simulator/sbd-gateway.js';
+import { startSbdEndpoint } from '../hub/sbd-endpoint.js';
+import { freePort } from './services/free-port.js';
 import { batchFromObjects, encodeDictionary, loadCompressor, trainDictionary, type Value } from '../protocol/index.js';
 import { makeTestPki } from '../test/helpers/test-pki.js';
 import { generateActs, fillCentreDatabase, sharedData } from './sample-acts.js';
 import { startPostgres, type PostgresCluster } from './services/postgres-cluster.js';
 
 export interface LinkRigOptions {
+  /** A data call through a satellite modem (default), or Iridium Short Burst Data through a 9603 and the gateway. */
+  via?: 'modem' | 'sbd';
+  /** SBD: from AT+SBDIX to its answer in the simulated 9603. */
+  sbdLatencyMs?: number;
+  /** SBD: the MO status of session n (32, 35, 18 ...), or undefined for success. */
+  sbdFailures?: (session: number) => number | undefined;
   /** Up and down rates of the simulated satellite link. */
   upKbps: number;
   downKbps?: number;
@@ -39,6 +49,7 @@ export interface LinkRigOptions {
 }
 
 const CENTRE = 'CM-CE-YDE-0001';
+const IMEI = '300234010753370';
 
 /** A field as the centre has it against the central column; dates and times come back from pg as Date objects, compared by their day or instant. */
 function differs(source: Value, central: unknown): boolean {
@@ -68,6 +79,9 @@ export class LinkRig {
     readonly config: AgentConfig,
     /** The acts as the centre's database holds them, by numero. */
     readonly acts: Map<number, Record<string, Value>>,
+    private readonly closers: (() => Promise<void>)[] = [],
+    /** SBD: the simulated Iridium gateway, with every MO it delivered. */
+    readonly gateway?: SbdGateway,
   ) {}
 
   static async start(o: LinkRigOptions): Promise<LinkRig> {
@@ -78,7 +92,7 @@ export class LinkRig {
       await migrate(db);
       const pki = makeTestPki();
       const registry = new CentreRegistry(db);
-      await registry.add({ matricule: CENTRE, name: 'centre on a satellite link' });
+      await registry.add({ matricule: CENTRE, name: 'centre on a satellite link', imei: IMEI });
       await registry.setCertificate(CENTRE, pki.centre.certPem);
 
       const all = parseJsonLines(readFileSync(`${sharedData}births-5k.jsonl`, 'utf8'), 'births-5k.jsonl');
@@ -102,12 +116,30 @@ export class LinkRig {
         db, registry, port: 0, stateDir: join(dir, 'hub-transfers'), log: o.hubLog ?? quietLog, rttMs: o.rttMs,
         onUp: async (_centre, payload) => ({ reply: (await pipeline.ingest(payload, { via: 'stream' })).receipt }),
       });
-      const modem = await ModemSimulator.start({
-        target: () => ({ host: '127.0.0.1', port: receiver.port }), upKbps: o.upKbps, downKbps: o.downKbps ?? o.upKbps, rttMs: o.rttMs,
-        ...(o.dropEverySeconds ? { dropEverySeconds: o.dropEverySeconds } : {}), ...(o.ber ? { ber: o.ber } : {}), ...(o.random ? { random: o.random } : {}),
-        ...(o.connectDelayMs !== undefined ? { connectDelayMs: o.connectDelayMs } : {}), ...(o.guardTimeMs !== undefined ? { guardTimeMs: o.guardTimeMs } : {}),
-      });
-
+      const closers: (() => Promise<void>)[] = [];
+      let sbdGateway: SbdGateway | undefined;
+      let port: string;
+      let link: Record<string, unknown>;
+      let modem: ModemSimulator;
+      if (o.via === 'sbd') {
+        const mtPort = await freePort();
+        const sbd = await startSbdEndpoint({ receiver, registry, port: 0, gateway: { host: '127.0.0.1', port: mtPort }, log: o.hubLog ?? quietLog });
+        const gateway = new SbdGateway({ hub: { host: '127.0.0.1', port: sbd.port }, mtPort });
+        await gateway.start();
+        modem = await startSbdSimulator({ gateway, imei: IMEI, latencyMs: o.sbdLatencyMs ?? 200, ...(o.sbdFailures ? { failures: o.sbdFailures } : {}) });
+        closers.push(() => gateway.stop(), () => sbd.stop());
+        sbdGateway = gateway;
+        port = modem.path;
+        link = { kind: 'sbd', port, pollSeconds: 1, retrySeconds: 1 };
+      } else {
+        modem = await ModemSimulator.start({
+          target: () => ({ host: '127.0.0.1', port: receiver.port }), upKbps: o.upKbps, downKbps: o.downKbps ?? o.upKbps, rttMs: o.rttMs,
+          ...(o.dropEverySeconds ? { dropEverySeconds: o.dropEverySeconds } : {}), ...(o.ber ? { ber: o.ber } : {}), ...(o.random ? { random: o.random } : {}),
+          ...(o.connectDelayMs !== undefined ? { connectDelayMs: o.connectDelayMs } : {}), ...(o.guardTimeMs !== undefined ? { guardTimeMs: o.guardTimeMs } : {}),
+        });
+        port = modem.path;
+        link = { kind: 'modem', modem: { port, driver: 'iridium-csd', flowControl: false } };
+      }
       const keys = join(dir, 'agent', 'keys');
       mkdirSync(keys, { recursive: true });
       writeFileAtomic(join(keys, 'centre.key'), pki.centre.keyPem, 0o600);
@@ -116,15 +148,15 @@ export class LinkRig {
       const config = parseAgentConfig({
         centre: CENTRE, dataDir: join(dir, 'agent'), source: { kind: 'sqlite', path: dbPath }, tables: [{ name: 'births', dictionary: join(dir, 'births.dict') }],
         link: {
-          kind: 'modem', modem: { port: modem.path, driver: 'iridium-csd', flowControl: false },
+          ...link,
           profile: {
-            base: 'iridium-certus-100', name: 'simulated', upKbps: o.upKbps, downKbps: o.downKbps ?? o.upKbps, rttMs: o.rttMs,
+            base: o.via === 'sbd' ? 'iridium-sbd' : 'iridium-certus-100', name: 'simulated', upKbps: o.upKbps, downKbps: o.downKbps ?? o.upKbps, rttMs: o.rttMs,
             ...(o.chunkBytes ? { chunkBytes: o.chunkBytes } : {}),
           },
-        },
+        } as never,
         batching: { minRecords: 1, maxAgeSeconds: 0, ...o.batching },
       }, dir);
-      return new LinkRig(pg, db, receiver, modem, dir, config, new Map(all.slice(0, o.acts).map((a) => [a.numero as number, a])));
+      return new LinkRig(pg, db, receiver, modem, dir, config, new Map(all.slice(0, o.acts).map((a) => [a.numero as number, a])), closers, sbdGateway);
     } catch (e) {
       await pg.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -158,6 +190,7 @@ export class LinkRig {
 
   async stop(): Promise<void> {
     await this.modem.close();
+    for (const close of this.closers) await close();
     await this.receiver.stop();
     await this.db.close();
     await this.pg.stop();

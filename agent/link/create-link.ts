@@ -1,5 +1,6 @@
 import { TamtamError } from '../../protocol/errors.js';
 import type { LinkConfig } from './link-config.js';
+import { billedMessageBytes } from './link-profile.js';
 import type { Link } from './link.js';
 
 /**
@@ -31,6 +32,14 @@ export async function createLink(centre: string, config: LinkConfig, o: { dataDi
     case 'tcp': {
       const [{ StreamLink }, { TcpDialer }] = await Promise.all([import('./stream-link.js'), import('./tcp-dialer.js')]);
       return new StreamLink({ centre, dialer: new TcpDialer({ host: config.host, port: config.port }), profile: config.profile, ...(o.now ? { now: o.now } : {}) });
+    }
+    case 'sbd': {
+      const [{ StreamLink }, { SbdDialer }] = await Promise.all([import('./stream-link.js'), import('../../hardware/sbd/sbd-dialer.js')]);
+      const dialer = new SbdDialer({
+        port: config.port, baudRate: config.baudRate, pollMs: config.pollSeconds * 1000, retryBaseMs: config.retrySeconds * 1000,
+        billed: (size) => billedMessageBytes(config.profile, size),
+      });
+      return new StreamLink({ centre, dialer, profile: config.profile, ...(o.now ? { now: o.now } : {}) });
     }
     default:
       throw new TamtamError('E_CONFIG', `link kind ${(config as { kind: string }).kind} is not one this agent knows`);

@@ -58,16 +58,27 @@ export interface PppLinkConfig extends Common {
   demandIdleSeconds?: number;
 }
 
-export type LinkConfig = MqttLinkConfig | ModemLinkConfig | TcpLinkConfig | PppLinkConfig;
+/** Iridium Short Burst Data: the stream session in 340/270-byte messages through a 9602/9603 and the gateway's DirectIP. */
+export interface SbdLinkConfig extends Common {
+  kind: 'sbd';
+  port: string;
+  baudRate: number;
+  /** Mailbox checks while a session waits for the hub. */
+  pollSeconds: number;
+  /** First wait after a failed SBD session (no network, busy), doubled each time up to 5 minutes. */
+  retrySeconds: number;
+}
+
+export type LinkConfig = MqttLinkConfig | ModemLinkConfig | TcpLinkConfig | PppLinkConfig | SbdLinkConfig;
 
 /** What a config file holds: the profile as a name or an object with `base`. */
 export type LinkConfigInput = (Omit<MqttLinkConfig, 'profile'> | Omit<ModemLinkConfig, 'profile' | 'modem'> & { modem: Partial<ModemConfig> & { port: string } }
-  | Omit<TcpLinkConfig, 'profile'> | Omit<PppLinkConfig, 'profile' | 'modem' | 'pppd'> & { modem: Partial<ModemConfig> & { port: string }; pppd?: string })
+  | Omit<TcpLinkConfig, 'profile'> | (Omit<SbdLinkConfig, 'profile' | 'baudRate' | 'pollSeconds' | 'retrySeconds'> & { baudRate?: number; pollSeconds?: number; retrySeconds?: number }) | Omit<PppLinkConfig, 'profile' | 'modem' | 'pppd'> & { modem: Partial<ModemConfig> & { port: string }; pppd?: string })
   & { profile?: string | (Partial<LinkProfile> & { base?: string }) };
 
 const MQTT_SCHEMES = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:'];
 const DEFAULT_PROFILE: Record<ModemDriverName, string> = { 'iridium-csd': 'iridium-csd', 'thuraya-gmprs': 'thuraya-gmprs', hayes: 'iridium-csd' };
-const KINDS = '"mqtt" (Internet or satellite IP), "modem" (a call to the hub\'s stream endpoint), "ppp" (MQTT over a modem call) or "tcp"';
+const KINDS = '"mqtt" (Internet or satellite IP), "modem" (a call to the hub\'s stream endpoint), "ppp" (MQTT over a modem call), "sbd" (Iridium Short Burst Data) or "tcp"';
 
 export function parseLinkConfig(c: Checker, v: unknown): LinkConfig {
   const o = c.object(v, 'link');
@@ -82,6 +93,15 @@ export function parseLinkConfig(c: Checker, v: unknown): LinkConfig {
     }
     case 'tcp':
       return { kind: 'tcp', host: c.string(o, 'host', 'link.host')!, port: c.integer(o, 'port', 'link.port', 1, 65535), profile: profile(c, o.profile) };
+    case 'sbd': {
+      const p = profile(c, o.profile ?? 'iridium-sbd');
+      // A session's chunks must fit a 270-byte MT message both ways (FORMAT.md §16).
+      if (p.chunkBytes > 259) c.fail('link.profile.chunkBytes', 'at most 259 on Iridium SBD (a chunk and its frame fit one 270-byte MT message)', p.chunkBytes);
+      return {
+        kind: 'sbd', port: c.string(o, 'port', 'link.port')!, baudRate: c.integer(o, 'baudRate', 'link.baudRate', 300, 921_600, 19_200),
+        pollSeconds: c.integer(o, 'pollSeconds', 'link.pollSeconds', 1, 3600, 20), retrySeconds: c.integer(o, 'retrySeconds', 'link.retrySeconds', 1, 300, 10), profile: p,
+      };
+    }
     case 'ppp': {
       const modem = modemFields(c, o.modem, 'link.modem');
       return {

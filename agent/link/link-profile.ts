@@ -22,6 +22,8 @@ export interface LinkProfile {
   incrementBytes: number;
   /** Least billed for a session, however few bytes it carried (Certus: 5 KB). */
   minBytesPerSession: number;
+  /** Links billed per message (SBD): each message is billed at least this many bytes, then by `incrementBytes`. */
+  minBytesPerMessage: number;
   /** Circuit-switched calls bill airtime instead: US$ per minute, in steps of `incrementSeconds`. */
   perMinuteUsd: number;
   incrementSeconds: number;
@@ -36,34 +38,39 @@ const MB_5USD = 5 / 1024;
 export const BUILT_IN_PROFILES: readonly LinkProfile[] = [
   {
     name: 'internet', label: 'Internet (ADSL, fibre, 4G)', upKbps: 1000, downKbps: 1000, rttMs: 100, chunkBytes: 16384,
-    perKbUsd: 0, incrementBytes: 1, minBytesPerSession: 0, perMinuteUsd: 0, incrementSeconds: 1, maxSessionSeconds: 86_400, keepaliveSeconds: 60,
+    perKbUsd: 0, incrementBytes: 1, minBytesPerSession: 0, minBytesPerMessage: 0, perMinuteUsd: 0, incrementSeconds: 1, maxSessionSeconds: 86_400, keepaliveSeconds: 60,
   },
   {
     name: 'iridium-csd', label: 'Iridium circuit-switched data, 2.4 kbps', upKbps: 2.4, downKbps: 2.4, rttMs: 1800, chunkBytes: 256,
-    perKbUsd: 0, incrementBytes: 1, minBytesPerSession: 0, perMinuteUsd: 1.0, incrementSeconds: 20, maxSessionSeconds: 3600, keepaliveSeconds: 600,
+    perKbUsd: 0, incrementBytes: 1, minBytesPerSession: 0, minBytesPerMessage: 0, perMinuteUsd: 1.0, incrementSeconds: 20, maxSessionSeconds: 3600, keepaliveSeconds: 600,
   },
   {
     name: 'iridium-certus-100', label: 'Iridium Certus 100, 22 kbps up', upKbps: 22, downKbps: 88, rttMs: 1500, chunkBytes: 1024,
-    perKbUsd: MB_5USD, incrementBytes: 1024, minBytesPerSession: 5 * 1024, perMinuteUsd: 0, incrementSeconds: 1, maxSessionSeconds: 3600, keepaliveSeconds: 900,
+    perKbUsd: MB_5USD, incrementBytes: 1024, minBytesPerSession: 5 * 1024, minBytesPerMessage: 0, perMinuteUsd: 0, incrementSeconds: 1, maxSessionSeconds: 3600, keepaliveSeconds: 900,
   },
   {
     name: 'iridium-go-exec', label: 'Iridium GO! exec (Certus 100)', upKbps: 22, downKbps: 88, rttMs: 1600, chunkBytes: 1024,
-    perKbUsd: MB_5USD, incrementBytes: 1024, minBytesPerSession: 5 * 1024, perMinuteUsd: 0, incrementSeconds: 1, maxSessionSeconds: 3600, keepaliveSeconds: 900,
+    perKbUsd: MB_5USD, incrementBytes: 1024, minBytesPerSession: 5 * 1024, minBytesPerMessage: 0, perMinuteUsd: 0, incrementSeconds: 1, maxSessionSeconds: 3600, keepaliveSeconds: 900,
+  },
+  {
+    // One 340-byte message per SBDIX session of 10–20 s: about 0.2 kbps; receipts come back as 270-byte MT messages.
+    name: 'iridium-sbd', label: 'Iridium Short Burst Data (9602/9603)', upKbps: 0.2, downKbps: 0.15, rttMs: 20_000, chunkBytes: 259,
+    perKbUsd: 1.25, incrementBytes: 1, minBytesPerSession: 0, minBytesPerMessage: 10, perMinuteUsd: 0, incrementSeconds: 1, maxSessionSeconds: 3600, keepaliveSeconds: 0,
   },
   {
     name: 'thuraya-gmprs', label: 'Thuraya GmPRS, about 15 kbps up', upKbps: 15, downKbps: 60, rttMs: 1200, chunkBytes: 1024,
-    perKbUsd: MB_5USD, incrementBytes: 10 * 1024, minBytesPerSession: 0, perMinuteUsd: 0, incrementSeconds: 1, maxSessionSeconds: 3600, keepaliveSeconds: 900,
+    perKbUsd: MB_5USD, incrementBytes: 10 * 1024, minBytesPerSession: 0, minBytesPerMessage: 0, perMinuteUsd: 0, incrementSeconds: 1, maxSessionSeconds: 3600, keepaliveSeconds: 900,
   },
   {
     name: 'thuraya-ip', label: 'Thuraya IP, 444 kbps', upKbps: 444, downKbps: 444, rttMs: 900, chunkBytes: 4096,
-    perKbUsd: MB_5USD, incrementBytes: 1024, minBytesPerSession: 0, perMinuteUsd: 0, incrementSeconds: 1, maxSessionSeconds: 14_400, keepaliveSeconds: 900,
+    perKbUsd: MB_5USD, incrementBytes: 1024, minBytesPerSession: 0, minBytesPerMessage: 0, perMinuteUsd: 0, incrementSeconds: 1, maxSessionSeconds: 14_400, keepaliveSeconds: 900,
   },
 ];
 
 export const DEFAULT_PROFILE = 'internet';
 
 const NUMERIC: readonly (keyof LinkProfile)[] = [
-  'upKbps', 'downKbps', 'rttMs', 'chunkBytes', 'perKbUsd', 'incrementBytes', 'minBytesPerSession', 'perMinuteUsd', 'incrementSeconds',
+  'upKbps', 'downKbps', 'rttMs', 'chunkBytes', 'perKbUsd', 'incrementBytes', 'minBytesPerSession', 'minBytesPerMessage', 'perMinuteUsd', 'incrementSeconds',
   'maxSessionSeconds', 'keepaliveSeconds',
 ];
 const POSITIVE: readonly (keyof LinkProfile)[] = ['upKbps', 'downKbps', 'chunkBytes', 'incrementBytes', 'incrementSeconds', 'maxSessionSeconds'];
@@ -125,6 +132,11 @@ export function sessionCost(p: LinkProfile, use: SessionUse): number {
   const billedBytes = bytes === 0 && use.seconds === 0 ? 0 : Math.max(p.minBytesPerSession, Math.ceil(bytes / p.incrementBytes) * p.incrementBytes);
   const billedSeconds = use.seconds <= 0 ? 0 : Math.ceil(use.seconds / p.incrementSeconds) * p.incrementSeconds;
   return (billedBytes / 1024) * p.perKbUsd + (billedSeconds / 60) * p.perMinuteUsd;
+}
+
+/** Bytes a carrier bills for one message of `size` bytes on a per-message link. */
+export function billedMessageBytes(p: Pick<LinkProfile, 'minBytesPerMessage' | 'incrementBytes'>, size: number): number {
+  return Math.max(p.minBytesPerMessage, Math.ceil(size / p.incrementBytes) * p.incrementBytes);
 }
 
 /** Seconds that many bytes take on the link's upstream, at its nominal rate. */

@@ -2,6 +2,7 @@ import type { ByteStream, Dialer } from '../../common/byte-stream.js';
 import { SessionDriver } from '../../common/session-driver.js';
 import { deferred, Notifier, type Deferred } from '../../common/waiters.js';
 import { streamTimeouts, type StreamTimeouts } from './stream-timeouts.js';
+import { streamUsage } from './stream-usage.js';
 import { TamtamError, wrapError } from '../../protocol/errors.js';
 import { reasonError, SessionMachine, SessionReason, TransferReceiver, type SessionEvent } from '../../protocol/session/index.js';
 import { sessionCost, type LinkProfile } from './link-profile.js';
@@ -152,15 +153,9 @@ export class StreamLink implements Link {
   }
 
   usage(): StreamLinkUsage {
-    const t = this.totals;
     const c = this.call && !this.call.ended ? this.call : undefined;
-    const up = c?.driver.bytesOut ?? 0;
-    const down = c?.driver.bytesIn ?? 0;
-    const ms = c ? this.now() - c.dialStart : 0;
-    return {
-      bytesUp: t.bytesUp + up, bytesDown: t.bytesDown + down, messagesUp: t.messagesUp, messagesDown: t.messagesDown, sessions: t.sessions,
-      airtimeMs: t.airtimeMs + ms, costUsd: t.costUsd + (c ? sessionCost(this.options.profile, { bytesUp: up, bytesDown: down, seconds: ms / 1000 }) : 0),
-    };
+    const live = c ? { bytesUp: c.driver.bytesOut, bytesDown: c.driver.bytesIn, ms: this.now() - c.dialStart } : undefined;
+    return streamUsage(this.totals, live, this.options.dialer.usage?.(), this.options.profile);
   }
 
   /** Noise skipped, frames that failed their CRC, chunks sent again: how clean the line is. */
@@ -222,8 +217,9 @@ export class StreamLink implements Link {
       rtoMs: t.rtoMs, maxRtoMs: t.maxRtoMs, checkpointMs: t.idleMs / 3,
     }, this.now());
     let call!: Call;
-    // A serial port buffers what a socket's flow control would hold back: pace to the profile's rate there.
-    const pacing = this.options.dialer.kind === 'modem' ? { bytesPerSecond: (this.options.profile.upKbps * 1000) / 8 } : undefined;
+    // A serial port (and an SBD message queue) buffers what a socket's flow control would hold back: pace to the profile's rate there.
+    const paced = this.options.dialer.kind === 'modem' || this.options.dialer.kind === 'sbd';
+    const pacing = paced ? { bytesPerSecond: (this.options.profile.upKbps * 1000) / 8 } : undefined;
     const driver = new SessionDriver(stream, machine, { now: this.now, events: (ev) => this.onEvents(call, ev), ended: (e) => this.ended(call, e) }, pacing);
     call = { stream, machine, driver, dialStart, waiters: new Map(), welcomed: deferred(), ended: false, watchFrom: this.now() };
     this.call = call;

@@ -64,3 +64,19 @@ export function abortError(signal: AbortSignal, what = 'the operation'): TamtamE
   if (reason instanceof TamtamError) return reason;
   return new TamtamError('E_ABORTED', `${what} was cancelled`, { cause: reason });
 }
+
+/** Waits `ms`; rejects with E_ABORTED as soon as the signal fires. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal!));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

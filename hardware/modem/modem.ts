@@ -2,7 +2,7 @@ import type { SerialPort } from 'serialport';
 import type { ByteStream } from '../../common/byte-stream.js';
 import { isTamtamError, TamtamError } from '../../protocol/errors.js';
 import { AtEngine, type AtEngineOptions } from '../at/at-engine.js';
-import { abortError, AsyncLock } from '../at/async-lock.js';
+import { abortError, AsyncLock, sleep } from '../at/async-lock.js';
 import { closeSerialPort, openSerialPort } from '../at/serial-port-open.js';
 import { createModemDriver } from './drivers/create-modem-driver.js';
 import { ModemCall } from './modem-call.js';
@@ -242,19 +242,4 @@ export class Modem {
 
 function setDtr(port: SerialPort, dtr: boolean): Promise<void> {
   return new Promise((resolve) => port.set({ dtr }, () => resolve()));
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal!));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

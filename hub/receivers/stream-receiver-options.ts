@@ -38,6 +38,15 @@ export interface StreamReceiverOptions {
   now?: () => number;
 }
 
+/** Per-call overrides for acceptStream(): a link unlike the TCP calls the options were set for. */
+export interface StreamCallTuning {
+  /** Capped by the receiver's maxChunkBytes. SBD: what fits one MT message. */
+  maxChunkBytes?: number;
+  idleTimeoutMs?: number;
+  helloTimeoutMs?: number;
+  rttMs?: number;
+}
+
 export interface StreamReceiverStats {
   connections: number;
   activeCalls: number;

@@ -1,15 +1,16 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { SessionDriver } from '../../common/session-driver.js';
 import { socketByteStream } from '../../common/socket-byte-stream.js';
+import type { ByteStream } from '../../common/byte-stream.js';
 import type { TransferSnapshot } from '../../protocol/chunk/reassembler.js';
 import { TamtamError, wrapError } from '../../protocol/errors.js';
 import { SessionMachine, SessionReason, TransferReceiver, welcomeFrame, type SessionEvent } from '../../protocol/session/index.js';
 import type { ReceiverHandler } from './mqtt-receiver.js';
 import { MemoryOutboundStore, type OutboundStore } from './outbound-store.js';
 import { TransferStateDir } from './transfer-state-dir.js';
-import { resolveStreamReceiverOptions, type CentreStatus, type ResolvedStreamReceiverOptions, type StreamReceiverOptions, type StreamReceiverStats } from './stream-receiver-options.js';
+import { resolveStreamReceiverOptions, type CentreStatus, type ResolvedStreamReceiverOptions, type StreamCallTuning, type StreamReceiverOptions, type StreamReceiverStats } from './stream-receiver-options.js';
 
-export type { CentreStatus, StreamReceiverOptions, StreamReceiverStats } from './stream-receiver-options.js';
+export type { CentreStatus, StreamCallTuning, StreamReceiverOptions, StreamReceiverStats } from './stream-receiver-options.js';
 
 interface CentreState {
   matricule: string;
@@ -22,7 +23,12 @@ interface CentreState {
 }
 
 interface HubCall {
-  socket: Socket;
+  stream: ByteStream;
+  peer: string;
+  /** Lets written bytes leave, then ends the call. */
+  end(): void;
+  /** Ends the call now. */
+  destroy(): void;
   machine: SessionMachine;
   driver: SessionDriver;
   centre?: CentreState;
@@ -127,7 +133,7 @@ export class StreamReceiver {
       }
     }
     await Promise.all([...this.calls].map((c) => c.driver.idle(1000)));
-    for (const c of this.calls) c.socket.destroy();
+    for (const c of this.calls) c.destroy();
     await Promise.all([...this.calls].map((c) => c.done));
     await Promise.all([...this.centres.values()].map((st) => st.handling));
     for (const st of this.centres.values()) this.save(st);
@@ -137,31 +143,77 @@ export class StreamReceiver {
   private onConnection(socket: Socket): void {
     this.counters.connections++;
     socket.on('error', () => undefined);
-    if (this.stopping || this.calls.size >= this.o.maxCalls) {
-      this.counters.refused++;
-      const why = this.stopping ? 'the hub is stopping' : `${this.o.maxCalls} calls are in progress`;
-      socket.end(welcomeFrame({ reason: this.stopping ? SessionReason.ShuttingDown : SessionReason.Busy, text: why, chunkSize: 0, maxPayload: 0, partials: 0 }));
+    const refusal = this.refusal();
+    if (refusal) {
+      socket.end(refusal);
       setTimeout(() => socket.destroy(), 5000).unref();
       return;
     }
-    const rtoMs = 2 * this.o.rttMs + 500;
+    const call = this.openCall(socketByteStream(socket), `${socket.remoteAddress}`, { end: () => socket.end(), destroy: () => socket.destroy() }, {});
+    socket.setTimeout(this.o.idleTimeoutMs, () => this.hangUp(call, SessionReason.Idle, `nothing heard for ${this.o.idleTimeoutMs / 1000} s`));
+  }
+
+  /**
+   * Runs a session over any ByteStream: the TCP server's connections, the
+   * virtual calls of Iridium SBD (hub/sbd/sbd-bridge.ts). `tuning` overrides
+   * the receiver's options for this call (SBD: small chunks, long silences).
+   * Resolves once the call has ended.
+   */
+  acceptStream(stream: ByteStream, peer: string, tuning: StreamCallTuning = {}): Promise<void> {
+    this.counters.connections++;
+    const refusal = this.refusal();
+    if (refusal) {
+      return stream.write(refusal).catch(() => undefined).then(() => stream.close());
+    }
+    const idleMs = tuning.idleTimeoutMs ?? this.o.idleTimeoutMs;
+    let lastHeard = this.now();
+    let timer: NodeJS.Timeout | undefined;
+    const watch = (): void => {
+      const left = lastHeard + idleMs - this.now();
+      if (left > 0) timer = setTimeout(watch, left);
+      else this.hangUp(call, SessionReason.Idle, `nothing heard for ${idleMs / 1000} s`);
+    };
+    const watched: ByteStream = {
+      get closed() { return stream.closed; },
+      write: (bytes) => { lastHeard = this.now(); return stream.write(bytes); },
+      onData: (listener) => stream.onData((bytes) => { lastHeard = this.now(); listener(bytes); }),
+      onClose: (listener) => stream.onClose((e) => { clearTimeout(timer); listener(e); }),
+      close: () => stream.close(),
+    };
+    const call = this.openCall(watched, peer, { end: () => void stream.close(), destroy: () => void stream.close() }, tuning);
+    timer = setTimeout(watch, idleMs);
+    return call.done;
+  }
+
+  /** The Welcome that turns a call away, if the hub takes no call now. */
+  private refusal(): Uint8Array | undefined {
+    if (!this.stopping && this.calls.size < this.o.maxCalls) return undefined;
+    this.counters.refused++;
+    const why = this.stopping ? 'the hub is stopping' : `${this.o.maxCalls} calls are in progress`;
+    return welcomeFrame({ reason: this.stopping ? SessionReason.ShuttingDown : SessionReason.Busy, text: why, chunkSize: 0, maxPayload: 0, partials: 0 });
+  }
+
+  private openCall(stream: ByteStream, peer: string, control: Pick<HubCall, 'end' | 'destroy'>, tuning: StreamCallTuning): HubCall {
+    const rttMs = tuning.rttMs ?? this.o.rttMs;
+    const idleMs = tuning.idleTimeoutMs ?? this.o.idleTimeoutMs;
+    const rtoMs = 2 * rttMs + 500;
     const machine = new SessionMachine({
-      role: 'answerer', chunkSize: this.o.maxChunkBytes, rtoMs, maxRtoMs: Math.max(rtoMs, this.o.idleTimeoutMs / 4), checkpointMs: this.o.idleTimeoutMs / 4,
+      role: 'answerer', chunkSize: Math.min(tuning.maxChunkBytes ?? this.o.maxChunkBytes, this.o.maxChunkBytes), rtoMs, maxRtoMs: Math.max(rtoMs, idleMs / 4), checkpointMs: idleMs / 4,
     }, this.now());
     let finished!: () => void;
     const done = new Promise<void>((resolve) => (finished = resolve));
     let call!: HubCall;
-    const driver = new SessionDriver(socketByteStream(socket), machine, {
+    const driver = new SessionDriver(stream, machine, {
       now: this.now,
       events: (events) => this.onEvents(call, events),
       ended: () => this.onCallEnded(call),
     });
-    call = { socket, machine, driver, down: new Map(), loadingOutbound: false, refusing: false, ended: false, done, finished, timers: [] };
+    call = { stream, peer, ...control, machine, driver, down: new Map(), loadingOutbound: false, refusing: false, ended: false, done, finished, timers: [] };
     this.calls.add(call);
-    socket.setTimeout(this.o.idleTimeoutMs, () => this.hangUp(call, SessionReason.Idle, `nothing heard for ${this.o.idleTimeoutMs / 1000} s`));
     call.timers.push(setTimeout(() => {
       if (!call.centre) this.hangUp(call, SessionReason.ProtocolError, 'no Hello');
-    }, this.o.helloTimeoutMs));
+    }, tuning.helloTimeoutMs ?? this.o.helloTimeoutMs));
+    return call;
   }
 
   private onEvents(call: HubCall, events: SessionEvent[]): void {
@@ -183,14 +235,14 @@ export class StreamReceiver {
           this.report(new TamtamError(e.error.code, `${centre} did not take reply ${[...ids].join(', ')}: ${e.error.message}`, { cause: e.error, retryable: e.error.retryable }));
           break;
         }
-        case 'error': this.report(new TamtamError(e.error.code, `call from ${call.centre?.matricule ?? call.socket.remoteAddress}: ${e.error.message}`, { cause: e.error })); break;
+        case 'error': this.report(new TamtamError(e.error.code, `call from ${call.centre?.matricule ?? call.peer}: ${e.error.message}`, { cause: e.error })); break;
         default: break;
       }
     }
     if (call.machine.state === 'refused' && !call.refusing) {
       // A Hello that could not be read was answered with a refusal: hang up once it is written.
       call.refusing = true;
-      void call.driver.idle(1000).then(() => call.socket.end());
+      void call.driver.idle(1000).then(() => call.end());
     }
     this.maybeBye(call);
   }
@@ -214,14 +266,14 @@ export class StreamReceiver {
       call.machine.refuse(reason, text);
       call.driver.kick();
       await call.driver.idle(2000);
-      call.socket.end();
+      call.end();
       return;
     }
     const st = this.centre(matricule);
     // A centre redials while the hub still holds its dropped call: the new call wins, after the old one has let go.
     const old = st.call;
     if (old && old !== call) {
-      old.socket.destroy();
+      old.destroy();
       await old.done;
       if (call.ended) return;
     }
@@ -318,7 +370,7 @@ export class StreamReceiver {
     if (call.loadingOutbound || call.machine.sender.size > 0 || st.handling || st.queue.length > 0) return;
     call.machine.bye(SessionReason.None);
     call.driver.kick();
-    call.timers.push(setTimeout(() => call.socket.destroy(), 10_000));
+    call.timers.push(setTimeout(() => call.destroy(), 10_000));
   }
 
   private hangUp(call: HubCall, reason: number, text: string): void {
@@ -326,8 +378,8 @@ export class StreamReceiver {
     if (call.machine.state === 'open') {
       call.machine.bye(reason, text);
       call.driver.kick();
-      void call.driver.idle(1000).then(() => call.socket.destroy());
-    } else call.socket.destroy();
+      void call.driver.idle(1000).then(() => call.destroy());
+    } else call.destroy();
   }
 
   private onCallEnded(call: HubCall): void {
@@ -338,7 +390,7 @@ export class StreamReceiver {
     this.counters.bytesIn += call.driver.bytesIn;
     this.counters.bytesOut += call.driver.bytesOut;
     this.counters.bytesDropped += call.machine.stats().parser.bytesDropped;
-    call.socket.destroy();
+    call.destroy();
     const st = call.centre;
     if (st && st.call === call) {
       st.call = undefined;

@@ -35,6 +35,8 @@ export interface NewCentre {
   phone?: string;
   email?: string;
   status?: CentreStatusCode;
+  /** The centre's Iridium SBD modem (15 digits): the gateway names senders by IMEI. */
+  imei?: string;
 }
 
 export interface CentreQuery {
@@ -79,20 +81,22 @@ export class CentreRegistry {
       throw new TamtamError('E_BAD_INPUT', `matricule '${input.matricule}' must be 1 to 64 letters, digits, '.', '_' or '-'`);
     }
     if (!input.name?.trim()) throw new TamtamError('E_BAD_INPUT', 'a centre needs a name');
+    if (input.imei !== undefined && !/^\d{15}$/.test(input.imei)) throw new TamtamError('E_BAD_INPUT', `IMEI '${input.imei}' must be the modem's 15 digits (AT+CGSN, or the label)`);
     const status = checkStatus(input.status ?? CentreStatus.all);
     try {
       return await this.db.transaction(async (tx) => {
         const { rows } = await tx.query(
           `WITH n AS (SELECT nextval(pg_get_serial_sequence('centres', 'id')) AS id)
-           INSERT INTO centres (id, matricule, name, city, phone, email, status)
-           SELECT n.id, coalesce($1, 'CTR-' || lpad(n.id::text, 6, '0')), $2, $3, $4, $5, $6 FROM n RETURNING *`,
-          [input.matricule ?? null, input.name.trim(), input.city ?? null, input.phone ?? null, input.email ?? null, status]);
+           INSERT INTO centres (id, matricule, name, city, phone, email, status, imei)
+           SELECT n.id, coalesce($1, 'CTR-' || lpad(n.id::text, 6, '0')), $2, $3, $4, $5, $6, $7 FROM n RETURNING *`,
+          [input.matricule ?? null, input.name.trim(), input.city ?? null, input.phone ?? null, input.email ?? null, status, input.imei ?? null]);
         const centre = toCentre(rows[0]);
         const issued = await this.tokens.issue(tx, centre.id);
         return { centre, ...issued };
       });
     } catch (e) {
       if (sqlState(e) === '23505') {
+        if (/imei/.test((e as { constraint?: string }).constraint ?? '')) throw new TamtamError('E_BAD_INPUT', `IMEI ${input.imei} is already another centre's`, { cause: e });
         throw new TamtamError('E_BAD_INPUT', input.matricule === undefined
           ? 'the generated matricule is already taken by a centre registered with that name by hand; give this one a matricule'
           : `a centre with matricule '${input.matricule}' already exists; choose another matricule`, { cause: e });
@@ -122,6 +126,12 @@ export class CentreRegistry {
 
   async get(matricule: string): Promise<Centre | undefined> {
     const { rows } = await this.db.query('SELECT * FROM centres WHERE matricule = $1', [matricule]);
+    return rows[0] ? toCentre(rows[0]) : undefined;
+  }
+
+  /** The centre whose Iridium SBD modem has this IMEI: the gateway names MO messages by IMEI only. */
+  async findByImei(imei: string): Promise<Centre | undefined> {
+    const { rows } = await this.db.query('SELECT * FROM centres WHERE imei = $1', [imei]);
     return rows[0] ? toCentre(rows[0]) : undefined;
   }
 

@@ -4,7 +4,13 @@ import { resolveProfile } from '../../agent/link/link-profile.js';
 import { StreamLink } from '../../agent/link/stream-link.js';
 import { TcpDialer } from '../../agent/link/tcp-dialer.js';
 import { ModemDialer } from '../../hardware/modem/modem-dialer.js';
+import { SbdDialer } from '../../hardware/sbd/sbd-dialer.js';
 import { ModemSimulator } from '../../hardware/simulator/modem-simulator.js';
+import { startSbdSimulator, type SbdGatewayPort } from '../../hardware/simulator/sbd-commands.js';
+import { SbdGateway } from '../../hardware/simulator/sbd-gateway.js';
+import { DirectIpClient } from '../../hub/sbd/directip-client.js';
+import { DirectIpServer } from '../../hub/sbd/directip-server.js';
+import { SbdBridge } from '../../hub/sbd/sbd-bridge.js';
 import { MqttReceiver, type ReceiverHandler } from '../../hub/receivers/mqtt-receiver.js';
 import { StreamReceiver } from '../../hub/receivers/stream-receiver.js';
 import { freePort } from '../../scripts/services/free-port.js';
@@ -12,6 +18,7 @@ import { startMosquitto } from '../../scripts/services/mosquitto-broker.js';
 import { FAST_LINK } from './modem-rig.js';
 
 export const CONTRACT_CENTRE = 'CM-CE-CTR-0001';
+const SBD_IMEI = '300234010753371';
 
 /** The hub's side of one kind of link, with links to it. */
 export interface FarSide {
@@ -103,6 +110,46 @@ const streamModem: LinkKind = {
   },
 };
 
+const sbd: LinkKind = {
+  name: 'Iridium SBD (simulated 9603 and gateway, DirectIP)',
+  largePayload: 6_000,
+  async start(onUp) {
+    const receiver = streamReceiver(onUp, 400);
+    await receiver.start();
+    const registry = { findByImei: async (imei: string) => (imei === SBD_IMEI ? { matricule: CONTRACT_CENTRE } : undefined) };
+    const mtPort = await freePort();
+    const bridge = new SbdBridge({ receiver, registry, mt: new DirectIpClient({ host: '127.0.0.1', port: mtPort }), rttMs: 400 });
+    const server = new DirectIpServer({ port: 0, onMo: (mo) => bridge.onMo(mo) });
+    await server.start();
+    const gateway = new SbdGateway({ hub: { host: '127.0.0.1', port: server.port }, mtPort });
+    await gateway.start();
+    const modems: ModemSimulator[] = [];
+    const modem = async (g: SbdGatewayPort) => {
+      const m = await startSbdSimulator({ gateway: g, imei: SBD_IMEI, latencyMs: 20 });
+      modems.push(m);
+      return m;
+    };
+    const profile = resolveProfile({ base: 'iridium-sbd', name: 'contract-sbd', upKbps: 40, downKbps: 40, rttMs: 400 });
+    const link = (path: string) => new StreamLink({
+      centre: CONTRACT_CENTRE, profile, dialer: new SbdDialer({ port: path, pollMs: 200, retryBaseMs: 20, retryMaxMs: 50, maxAttempts: 3 }),
+    });
+    // A gateway whose hub is gone: every MO fails, as when DirectIP is down.
+    const nowhere: SbdGatewayPort = { mo: () => Promise.reject(new Error('the hub does not answer')), mt: async () => undefined };
+    return {
+      link: async () => link((await modem(gateway)).path),
+      deadLink: async () => link((await modem(nowhere)).path),
+      cut: () => server.stop(),
+      stop: async () => {
+        for (const m of modems) await m.close();
+        await gateway.stop();
+        await server.stop();
+        await bridge.stop();
+        await receiver.stop();
+      },
+    };
+  },
+};
+
 /** Listed so the suite says why it does not run: a stick carries SDCs beside a link, it is not one. */
 const usbStick: LinkKind = {
   name: 'USB stick (T2D)',
@@ -111,4 +158,4 @@ const usbStick: LinkKind = {
   start: () => Promise.reject(new Error('not a live link')),
 };
 
-export const LINK_KINDS: LinkKind[] = [mqtt, streamTcp, streamModem, usbStick];
+export const LINK_KINDS: LinkKind[] = [mqtt, streamTcp, streamModem, sbd, usbStick];
