@@ -181,15 +181,19 @@ export class Modem {
    */
   private async resync(signal?: AbortSignal): Promise<void> {
     await new Promise<void>((resolve) => this.port.flush(() => resolve()));
-    for (let attempt = 1; ; attempt++) {
+    // Two OKs a guard time apart: the first may only mean the backlog had a pause in it.
+    let oks = 0;
+    for (let attempt = 1; oks < 2; attempt++) {
       try {
         await this.engine.command('AT', { signal, timeoutMs: Math.min(this.options.commandTimeoutMs ?? 5000, 2000) });
-        this.afterCall = false;
-        return;
+        oks++;
+        if (oks < 2) await sleep(this.engine.guardTimeMs, signal);
       } catch (e) {
-        if (signal?.aborted || !isTamtamError(e) || attempt >= 5) throw e;
+        if (signal?.aborted || !isTamtamError(e) || attempt >= 6) throw e;
+        oks = 0;
       }
     }
+    this.afterCall = false;
   }
 
   private async blindEscape(signal?: AbortSignal): Promise<void> {

@@ -5,43 +5,14 @@ import type { ByteStream } from '../../common/byte-stream.js';
 import type { TransferSnapshot } from '../../protocol/chunk/reassembler.js';
 import { TamtamError, wrapError } from '../../protocol/errors.js';
 import { SessionMachine, SessionReason, TransferReceiver, welcomeFrame, type SessionEvent } from '../../protocol/session/index.js';
-import type { ReceiverHandler } from './mqtt-receiver.js';
 import { MemoryOutboundStore, type OutboundStore } from './outbound-store.js';
 import { TransferStateDir } from './transfer-state-dir.js';
-import { resolveStreamReceiverOptions, type CentreStatus, type ResolvedStreamReceiverOptions, type StreamCallTuning, type StreamReceiverOptions, type StreamReceiverStats } from './stream-receiver-options.js';
+import type { CentreState, HubCall } from './hub-call.js';
+import {
+  resolveStreamReceiverOptions, type CentreStatus, type ResolvedStreamReceiverOptions, type StreamCallTuning, type StreamReceiverOptions, type StreamReceiverStats,
+} from './stream-receiver-options.js';
 
 export type { CentreStatus, StreamCallTuning, StreamReceiverOptions, StreamReceiverStats } from './stream-receiver-options.js';
-
-interface CentreState {
-  matricule: string;
-  receiver: TransferReceiver;
-  call?: HubCall;
-  queue: { transferId: number; sdc: Uint8Array }[];
-  handling?: Promise<void>;
-  /** Replies the centre refused for good: not offered again by this process. */
-  refusedReplies: Set<string>;
-}
-
-interface HubCall {
-  stream: ByteStream;
-  peer: string;
-  /** Lets written bytes leave, then ends the call. */
-  end(): void;
-  /** Ends the call now. */
-  destroy(): void;
-  machine: SessionMachine;
-  driver: SessionDriver;
-  centre?: CentreState;
-  /** Down transfer id → outbound ids it carries (identical replies share one transfer). */
-  down: Map<number, Set<string>>;
-  loadingOutbound: boolean;
-  /** A refusal is on its way out; the call ends after it. */
-  refusing: boolean;
-  ended: boolean;
-  done: Promise<void>;
-  finished: () => void;
-  timers: NodeJS.Timeout[];
-}
 
 /**
  * The hub's end of stream sessions: a TCP server taking calls (Iridium
