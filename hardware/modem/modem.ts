@@ -2,7 +2,8 @@ import type { SerialPort } from 'serialport';
 import type { ByteStream } from '../../common/byte-stream.js';
 import { isTamtamError, TamtamError } from '../../protocol/errors.js';
 import { AtEngine, type AtEngineOptions } from '../at/at-engine.js';
-import { abortError, AsyncLock, sleep } from '../at/async-lock.js';
+import { AsyncLock, sleep } from '../at/async-lock.js';
+import { initWithRetries } from '../at/init-with-retries.js';
 import { closeSerialPort, openSerialPort } from '../at/serial-port-open.js';
 import { createModemDriver } from './drivers/create-modem-driver.js';
 import { ModemCall } from './modem-call.js';
@@ -29,7 +30,6 @@ export interface ModemOptions {
   trace?: AtEngineOptions['trace'];
 }
 
-const RETRYABLE_INIT = new Set(['E_MODEM_SILENT', 'E_TIMEOUT', 'E_MODEM_ERROR']);
 
 /**
  * One modem on one port: the engine, the driver, and the rules around them,
@@ -155,21 +155,14 @@ export class Modem {
     if (this.ready) return;
     const driverCommands = this.driver.initCommands({ apn: this.options.apn, bearer: this.options.bearer });
     const commands = ['AT', 'ATE0', 'ATV1', 'ATQ0', this.options.flowControl ? 'AT&K3' : 'AT&K0', ...driverCommands];
-    const attempts = this.options.initAttempts ?? 3;
-    let backoff = this.options.initBackoffMs ?? 500;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        for (const command of commands) await this.engine.command(command, { signal });
-        this.ready = true;
-        return;
-      } catch (e) {
-        if (!isTamtamError(e) || !RETRYABLE_INIT.has(e.code) || attempt >= attempts) throw e;
-        await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, 5000);
-        // A modem left online by a crashed agent hears nothing but data: escape it blindly.
+    await initWithRetries(this.engine, commands, {
+      attempts: this.options.initAttempts, backoffMs: this.options.initBackoffMs,
+      // A modem left online by a crashed agent hears nothing but data: escape it blindly.
+      beforeRetry: async (e) => {
         if (e.code === 'E_MODEM_SILENT') await this.blindEscape(signal);
-      }
-    }
+      },
+    }, signal);
+    this.ready = true;
   }
 
   /**

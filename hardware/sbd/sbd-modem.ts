@@ -1,7 +1,8 @@
 import type { SerialPort } from 'serialport';
 import { isTamtamError, TamtamError } from '../../protocol/errors.js';
 import { AtEngine, type AtEngineOptions, type AtResponse } from '../at/at-engine.js';
-import { abortError, AsyncLock, sleep } from '../at/async-lock.js';
+import { AsyncLock } from '../at/async-lock.js';
+import { initWithRetries } from '../at/init-with-retries.js';
 import { closeSerialPort, openSerialPort } from '../at/serial-port-open.js';
 import { parseCsq, type SignalReading } from '../modem/modem-driver.js';
 import {
@@ -28,7 +29,6 @@ export interface SbdModemOptions {
   trace?: AtEngineOptions['trace'];
 }
 
-const RETRYABLE_INIT = new Set(['E_MODEM_SILENT', 'E_TIMEOUT', 'E_MODEM_ERROR']);
 const INIT = ['AT', 'ATE0', 'ATV1', 'AT&K0', 'AT+SBDMTA=1', 'AT+SBDAREG=0'];
 
 /**
@@ -171,19 +171,8 @@ export class SbdModem {
 
   private async initLocked(signal?: AbortSignal): Promise<void> {
     if (this.ready) return;
-    const attempts = this.options.initAttempts ?? 3;
-    let backoff = this.options.initBackoffMs ?? 500;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        for (const command of INIT) await this.engine.command(command, { signal });
-        this.ready = true;
-        return;
-      } catch (e) {
-        if (!isTamtamError(e) || !RETRYABLE_INIT.has(e.code) || attempt >= attempts) throw e;
-        await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, 5000);
-      }
-    }
+    await initWithRetries(this.engine, INIT, { attempts: this.options.initAttempts, backoffMs: this.options.initBackoffMs }, signal);
+    this.ready = true;
   }
 
   private async readBinaryLocked(): Promise<Uint8Array> {

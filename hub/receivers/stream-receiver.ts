@@ -8,9 +8,7 @@ import { SessionMachine, SessionReason, TransferReceiver, welcomeFrame, type Ses
 import { MemoryOutboundStore, type OutboundStore } from './outbound-store.js';
 import { TransferStateDir } from './transfer-state-dir.js';
 import type { CentreState, HubCall } from './hub-call.js';
-import {
-  resolveStreamReceiverOptions, type CentreStatus, type ResolvedStreamReceiverOptions, type StreamCallTuning, type StreamReceiverOptions, type StreamReceiverStats,
-} from './stream-receiver-options.js';
+import { resolveStreamReceiverOptions, type CentreStatus, type ResolvedStreamReceiverOptions, type StreamCallTuning, type StreamReceiverOptions, type StreamReceiverStats } from './stream-receiver-options.js';
 
 export type { CentreStatus, StreamCallTuning, StreamReceiverOptions, StreamReceiverStats } from './stream-receiver-options.js';
 
@@ -76,15 +74,12 @@ export class StreamReceiver {
   }
 
   stats(): StreamReceiverStats {
-    let bytesIn = this.counters.bytesIn;
-    let bytesOut = this.counters.bytesOut;
-    let bytesDropped = this.counters.bytesDropped;
-    for (const c of this.calls) {
-      bytesIn += c.driver.bytesIn;
-      bytesOut += c.driver.bytesOut;
-      bytesDropped += c.machine.stats().parser.bytesDropped;
-    }
-    return { ...this.counters, activeCalls: this.calls.size, bytesIn, bytesOut, bytesDropped };
+    const live = [...this.calls];
+    const sum = (f: (c: HubCall) => number) => live.reduce((n, c) => n + f(c), 0);
+    return {
+      ...this.counters, activeCalls: live.length, bytesIn: this.counters.bytesIn + sum((c) => c.driver.bytesIn),
+      bytesOut: this.counters.bytesOut + sum((c) => c.driver.bytesOut), bytesDropped: this.counters.bytesDropped + sum((c) => c.machine.stats().parser.bytesDropped),
+    };
   }
 
   /**
