@@ -124,7 +124,7 @@ export class AgentRuntime {
       const spool = Spool.open(config.dataDir, { clock });
       const compressor = await loadCompressor();
       const common = { state, source, spool, compressor, identity };
-      const recent = state.sdcs(['done']).filter((s) => s.kind === 'data').slice(-20);
+      const recent = state.recentSdcs('data', 'done', 20);
       const exporter = new Exporter({ ...common, tables, maxRecords: recordsPerSdc(config.batching.maxRecords, config.link.profile.upKbps, recent) });
       const applier = new ReceiptApplier(common);
       const report = await recover({ ...common, exporter, applier, tables: tables.map((t) => t.name) });

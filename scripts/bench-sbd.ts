@@ -17,15 +17,7 @@ const latencyMs = option('latency-ms', 50);
 const rig = await LinkRig.start({ via: 'sbd', upKbps: 20, downKbps: 20, rttMs: 400, sbdLatencyMs: latencyMs, acts, batching: { maxRecords: 2000 } });
 try {
   const agent = await rig.openAgent(undefined, 100);
-  const stop = new AbortController();
-  const daemon = agent.run(stop.signal);
-  const started = performance.now();
-  while ((await rig.centralCount()) < acts || agent.waitingForReceipts() > 0) {
-    if (performance.now() - started > 30 * 60_000) throw new Error('not done in 30 minutes');
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  stop.abort();
-  await daemon;
+  await rig.runUntilReceipted(agent, 30 * 60_000);
   const check = await rig.verify();
   const sdcBytes = agent.state.sdcs(['done']).reduce((n, s) => n + (s.bytes ?? 0), 0);
   await agent.close();

@@ -168,6 +168,22 @@ export class LinkRig {
     return AgentRuntime.open(this.config, { ...(log ? { log } : {}), pollMs });
   }
 
+  /** Runs the agent's daemon until every act is in the central table and every SDC has its receipt; fails after `timeoutMs`. */
+  async runUntilReceipted(agent: AgentRuntime, timeoutMs: number): Promise<void> {
+    const stop = new AbortController();
+    const daemon = agent.run(stop.signal);
+    try {
+      const deadline = Date.now() + timeoutMs;
+      while ((await this.centralCount()) < this.acts.size || agent.waitingForReceipts() > 0) {
+        if (Date.now() > deadline) throw new Error(`not every act merged and receipted within ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    } finally {
+      stop.abort();
+      await daemon;
+    }
+  }
+
   async centralCount(): Promise<number> {
     return Number((await this.db.query<{ n: string }>('SELECT count(*) AS n FROM central.births')).rows[0]!.n);
   }

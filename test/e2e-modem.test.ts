@@ -1,7 +1,6 @@
 import test from 'ava';
 import { USAGE_FIELDS, emptyUsage } from '../agent/link/link.js';
 import { LinkRig } from '../scripts/link-rig.js';
-import { pollUntil } from './helpers/e2e-rig.js';
 import { seededRandom } from './helpers/modem-rig.js';
 
 /**
@@ -18,14 +17,7 @@ test('acts over a dropping, noisy satellite call reach the central table once an
   t.teardown(() => rig.stop());
   const events: string[] = [];
   const agent = await rig.openAgent((event) => events.push(event), 100);
-  const stop = new AbortController();
-  const daemon = agent.run(stop.signal);
-  try {
-    await pollUntil(async () => ({ central: await rig.centralCount(), waiting: agent.waitingForReceipts() }), (v) => v.central >= acts && v.waiting === 0, 'every act merged and receipted', 100_000, 200);
-  } finally {
-    stop.abort();
-    await daemon;
-  }
+  await rig.runUntilReceipted(agent, 100_000);
   t.deepEqual(await rig.verify(), { missing: 0, duplicates: 0, corrupt: 0 });
   t.is((await agent.source.countByStatus('births'))[4], acts);
   const sim = rig.modem.stats();

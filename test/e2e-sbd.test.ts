@@ -1,6 +1,5 @@
 import test from 'ava';
 import { LinkRig } from '../scripts/link-rig.js';
-import { pollUntil } from './helpers/e2e-rig.js';
 
 /**
  * A centre whose only link is Iridium SBD: its agent drives a simulated 9603
@@ -16,14 +15,7 @@ test('acts over Iridium SBD reach the central table once, through failed session
   t.teardown(() => rig.stop());
   const events: string[] = [];
   const agent = await rig.openAgent((event) => events.push(event), 100);
-  const stop = new AbortController();
-  const daemon = agent.run(stop.signal);
-  try {
-    await pollUntil(async () => ({ central: await rig.centralCount(), waiting: agent.waitingForReceipts() }), (v) => v.central >= acts && v.waiting === 0, 'every act merged and receipted', 100_000, 200);
-  } finally {
-    stop.abort();
-    await daemon;
-  }
+  await rig.runUntilReceipted(agent, 100_000);
   t.deepEqual(await rig.verify(), { missing: 0, duplicates: 0, corrupt: 0 });
   t.is((await agent.source.countByStatus('births'))[4], acts);
   const mo = rig.gateway!.delivered;

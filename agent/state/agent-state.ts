@@ -220,6 +220,12 @@ export class AgentState {
     return this.db.prepare<string[], Row>(`SELECT * FROM sdcs WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY sequence`).all(...states).map(sdcOf);
   }
 
+  /** The newest SDCs of a kind in a state, oldest first: what recent batches weighed, without reading the whole history. */
+  recentSdcs(kind: string, state: SdcState, limit: number): SdcRecord[] {
+    return this.db.prepare<[string, string, number], Row>('SELECT * FROM sdcs WHERE kind = ? AND state = ? ORDER BY sequence DESC LIMIT ?')
+      .all(kind, state, limit).map(sdcOf).reverse();
+  }
+
   journal(sequence: number): JournalEntry[] {
     return this.db.prepare<[number], Row>('SELECT * FROM journal WHERE sequence = ? ORDER BY numero').all(sequence).map(entryOf);
   }
