@@ -8,6 +8,8 @@ import { runDaemon } from './agent-daemon.js';
 import { BatchPolicy, recordsPerSdc } from './batch-policy.js';
 import { loadAgentIdentity, loadTableSpecs, type AgentConfig } from './config.js';
 import { Exporter, type PackResult } from './exporter.js';
+import { InboundRouter } from './diagnostics/inbound-router.js';
+import { keepRecentErrors } from './diagnostics/recent-errors.js';
 import { createLink } from './link/create-link.js';
 import { emptyUsage, usageDelta, type Link, type LinkUsage } from './link/link.js';
 import { ReceiptApplier, type ReceiptResult } from './receipt-applier.js';
@@ -17,6 +19,7 @@ import { Spool } from './spool/spool.js';
 import { UsageReporter } from './usage-reporter.js';
 import { AgentState, OPEN_STATES } from './state/agent-state.js';
 import { RelayStore, keepRelayed } from './t2d/relay-store.js';
+import type { TestReportResult } from './setup/test-report.js';
 import { exchangeAt, type StickReport } from './t2d/stick-exchange.js';
 
 /** SDCs in flight on a link at once. */
@@ -45,6 +48,7 @@ interface RuntimeParts {
   link: Link;
   recovery: RecoveryReport;
   reporter: UsageReporter;
+  inbound: InboundRouter;
   release: () => void;
   clock: () => number;
   log: AgentLog;
@@ -82,6 +86,7 @@ export class AgentRuntime {
   readonly link: Link;
   readonly recovery: RecoveryReport;
   private readonly reporter: UsageReporter;
+  private readonly inbound: InboundRouter;
   private readonly release: () => void;
   private readonly clock: () => number;
   private readonly log: AgentLog;
@@ -90,13 +95,13 @@ export class AgentRuntime {
   private constructor(p: RuntimeParts) {
     ({
       config: this.config, state: this.state, source: this.source, spool: this.spool, exporter: this.exporter, applier: this.applier, link: this.link,
-      recovery: this.recovery, reporter: this.reporter, release: this.release, clock: this.clock, log: this.log, pollMs: this.pollMs,
+      recovery: this.recovery, reporter: this.reporter, inbound: this.inbound, release: this.release, clock: this.clock, log: this.log, pollMs: this.pollMs,
     } = p);
     this.relayStore = RelayStore.open(this.config.dataDir);
     this.link.onMessage(async (payload) => {
       if (isRelayEnvelope(payload) && keepRelayed(this.relayStore, this.config.centre, payload, this.log)) return;
-      const result = await this.applier.accept(payload);
-      this.onReceipt(result);
+      const result = await this.inbound.accept(payload);
+      if ('receipt' in result) this.onReceipt(result.receipt);
     });
   }
 
@@ -105,6 +110,7 @@ export class AgentRuntime {
     const { centre, t2d } = this.config;
     const run = this.sticks.then(() => exchangeAt(root, {
       centre, state: this.state, spool: this.spool, applier: this.applier, relayStore: this.relayStore, link: t2d?.relay === false ? undefined : this.link, log: this.log, onReceipt: (r) => this.onReceipt(r),
+      inbound: (p) => this.inbound.accept(p, { fromStick: true }),
     }));
     this.sticks = run.catch(() => undefined);
     return run;
@@ -112,7 +118,8 @@ export class AgentRuntime {
 
   static async open(config: AgentConfig, o: AgentRuntimeOptions = {}): Promise<AgentRuntime> {
     const clock = o.clock ?? Date.now;
-    const log = o.log ?? (() => {});
+    // Its last errors are kept in the state for diagnostic reports; none is logged before the state opens.
+    const log = keepRecentErrors(o.log ?? (() => {}), () => state, clock);
     const release = takePidLock(join(config.dataDir, 'agent.lock'), `the agent data folder ${config.dataDir}`);
     let state: AgentState | undefined;
     let source: SourceAdapter | undefined;
@@ -132,8 +139,9 @@ export class AgentRuntime {
       const reporter = new UsageReporter({
         ...common, tables: tables.map((t) => t.name), profile: config.link.profile.name, everySeconds: config.batching.usageReportMinutes * 60,
       });
+      const inbound = new InboundRouter({ ...common, config, applier, link, log });
       log('agent_opened', { centre: config.centre, recovered: summariseRecovery(report) });
-      return new AgentRuntime({ config, state, source, spool, exporter, applier, link, recovery: report, reporter, release, clock, log, pollMs: o.pollMs ?? 2000 });
+      return new AgentRuntime({ config, state, source, spool, exporter, applier, link, recovery: report, reporter, inbound, release, clock, log, pollMs: o.pollMs ?? 2000 });
     } catch (e) {
       state?.close();
       await source?.close();
@@ -275,6 +283,13 @@ export class AgentRuntime {
       await this.link.close();
       this.meter();
     }
+  }
+
+  /** `agent setup`'s test of the whole path: packs a usage report now and runs the link until its receipt is applied. */
+  async sendTestReport(timeoutMs: number, signal?: AbortSignal): Promise<TestReportResult> {
+    const { sendTestReport } = await import('./setup/test-report.js');
+    const parts = { link: this.link, state: this.state, spool: this.spool, clock: this.clock, receiptWaiters: this.receiptWaiters };
+    return sendTestReport({ ...parts, pack: () => this.reporter.pack(), meter: () => this.meter() }, timeoutMs, signal);
   }
 
   /** The daemon: until `signal` aborts, pack by the batch policy and keep the outbox flowing. */

@@ -1,8 +1,6 @@
 import type { Compressor } from '../protocol/compressor.js';
-import { encodeJsonBody } from '../protocol/sdc/json-body.js';
-import { SdcKind } from '../protocol/sdc/sdc-header.js';
-import { sealSdc } from '../protocol/sdc/sdc.js';
 import type { AgentIdentity } from './config.js';
+import { packJsonReport } from './diagnostics/pack-json-report.js';
 import type { SourceAdapter } from './source/source-adapter.js';
 import type { Spool } from './spool/spool.js';
 import type { AgentState } from './state/agent-state.js';
@@ -67,16 +65,10 @@ export class UsageReporter {
         report: 'usage', version: 1, at: new Date(now).toISOString(), profile: this.o.profile,
         usage: state.usage(fromDay).map((u) => ({ ...u, costUsd: Math.round(u.costUsd * 1e6) / 1e6 })), backlog,
       };
-      const sdc = state.beginReport('usageReport');
-      const bytes = sealSdc(this.o.compressor, encodeJsonBody(body as unknown as Record<string, unknown>), {
-        kind: SdcKind.usageReport, sender: this.o.identity.centre, sequence: BigInt(sdc.sequence), count: 0,
-        signerKey: this.o.identity.key, signerCert: this.o.identity.cert, recipientCert: this.o.identity.hubCert, created: Math.floor(now / 1000),
-      });
-      this.o.spool.writeOutbox(sdc.sequence, bytes);
-      state.markPacked(sdc.sequence, bytes.length);
+      const sequence = packJsonReport(this.o, 'usageReport', body, now);
       state.setMeta(LAST_AT, String(now));
       state.setMeta(LAST_DAY, new Date(now).toISOString().slice(0, 10));
-      return sdc.sequence;
+      return sequence;
     });
   }
 }

@@ -8,10 +8,12 @@ import { Spool } from '../agent/spool/spool.js';
 import { AgentState } from '../agent/state/agent-state.js';
 import { TamtamError } from '../protocol/index.js';
 import { optionalList, optionalString, requireOption, type CommandContext, type CommandGroup } from './command.js';
+import { doctorCommand } from './agent-doctor-command.js';
+import { PROGRESS_HELP, jsonLog, progressOptions, startProgress, type ProgressHandle } from './agent-progress.js';
+import { setupCommand } from './agent-setup-command.js';
 
 const configOption = { config: { type: 'string' as const, short: 'c' } };
 const configPath = (ctx: CommandContext) => optionalString(ctx, 'config') ?? process.env.TAMTAM_AGENT_CONFIG ?? 'tamtam-agent.json';
-const logLine = (ctx: CommandContext) => (event: string, fields: Record<string, unknown> = {}) => ctx.err(JSON.stringify({ t: new Date().toISOString(), event, ...fields }));
 
 
 /** MQTT unless --modem names a serial port; --ppp carries MQTT over the modem's call, --stream-host/--stream-port reach the hub's stream endpoint over TCP. */
@@ -80,26 +82,37 @@ async function enrolCommand(ctx: CommandContext): Promise<void> {
 }
 
 async function run(ctx: CommandContext): Promise<void> {
-  const agent = await AgentRuntime.open(loadAgentConfig(configPath(ctx)), { log: logLine(ctx) });
+  let print = ctx.err;
+  const agent = await AgentRuntime.open(loadAgentConfig(configPath(ctx)), { log: jsonLog(() => print) });
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
   process.once('SIGTERM', () => stop.abort());
   ctx.err(`agent ${agent.config.centre} running; Ctrl-C stops it (it may be killed at any time: nothing is lost)`);
+  let progress: ProgressHandle | undefined;
   try {
+    const shown = (progress = await startProgress(ctx, agent, 'daemon'));
+    if (shown) print = (line) => shown.print(line);
     await agent.run(stop.signal);
   } finally {
+    await progress?.stop();
     await agent.close();
   }
 }
 
 async function sync(ctx: CommandContext): Promise<void> {
-  const agent = await AgentRuntime.open(loadAgentConfig(configPath(ctx)), { log: ctx.json ? undefined : logLine(ctx) });
+  let print = ctx.err;
+  const agent = await AgentRuntime.open(loadAgentConfig(configPath(ctx)), { log: ctx.json ? undefined : jsonLog(() => print) });
+  let progress: ProgressHandle | undefined;
   try {
+    const shown = (progress = await startProgress(ctx, agent, 'sync'));
+    if (shown) print = (line) => shown.print(line);
     const report = await agent.syncOnce({ timeoutMs: Number(optionalString(ctx, 'timeout') ?? 120) * 1000 });
+    await progress?.stop();
     const summary = { packedSdcs: report.packed.sdcs.length, packedRecords: report.packed.records, sent: report.sent, receipts: report.receipts, waiting: report.waiting };
     ctx.out(ctx.json ? JSON.stringify(summary) : `packed ${summary.packedRecords} records in ${summary.packedSdcs} SDCs, sent ${summary.sent}, ${summary.receipts} receipts; ${summary.waiting} SDCs still wait for a receipt`);
     if (report.waiting > 0) throw new TamtamError('E_TIMEOUT', `${report.waiting} SDCs got no receipt in time; they stay in the outbox and go again next time`, { retryable: true });
   } finally {
+    await progress?.stop();
     await agent.close();
   }
 }
@@ -145,8 +158,16 @@ export const agentGroup: CommandGroup = {
       run: init,
     },
     { name: 'enrol', summary: "make the centre's key, send its request with the token, install the certificate", usage: '--token TOKEN [--config FILE] [--broker URL] [--timeout S]', options: { ...configOption, token: { type: 'string' }, broker: { type: 'string' }, timeout: { type: 'string' } }, run: enrolCommand },
-    { name: 'run', summary: 'the daemon: packs validated records and sends them as the link allows', usage: '[--config FILE]', options: configOption, run },
-    { name: 'sync', summary: 'one session: pack everything validated, send, wait for receipts, stop', usage: '--once [--config FILE] [--timeout S]', options: { ...configOption, once: { type: 'boolean' }, timeout: { type: 'string' } }, run: sync },
+    {
+      name: 'run', summary: 'the daemon: packs validated records and sends them as the link allows', usage: '[--config FILE] [--progress | --no-progress] [--progress-min N]',
+      help: `${PROGRESS_HELP}\n--progress-min N  show it only while more than N acts wait to go (default 500)`, options: { ...configOption, ...progressOptions, 'progress-min': { type: 'string' } }, run,
+    },
+    {
+      name: 'sync', summary: 'one session: pack everything validated, send, wait for receipts, stop', usage: '--once [--config FILE] [--timeout S] [--progress | --no-progress]',
+      help: PROGRESS_HELP, options: { ...configOption, once: { type: 'boolean' }, timeout: { type: 'string' }, ...progressOptions }, run: sync,
+    },
+    setupCommand,
+    doctorCommand,
     { name: 'status', summary: 'backlog by status, SDCs waiting, last receipt, rejected records, link usage', usage: '[--config FILE] [--json]', options: configOption, run: status },
   ],
 };

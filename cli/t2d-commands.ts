@@ -6,6 +6,7 @@ import type { StickReport } from '../agent/t2d/stick-exchange.js';
 import { STICK_FOLDER, Stick } from '../common/t2d-stick.js';
 import { withHubDatabase } from '../hub/hub-access.js';
 import { loadHubHome } from '../hub/hub-home.js';
+import { PgOutboundStore } from '../hub/db/pg-outbound-store.js';
 import { quietLog, type HubLog } from '../hub/hub-runtime.js';
 import { IngestPipeline } from '../hub/ingest/ingest-pipeline.js';
 import { CentreRegistry } from '../hub/registry/centre-registry.js';
@@ -52,7 +53,7 @@ async function importCommand(ctx: CommandContext): Promise<void> {
       db, registry: new CentreRegistry(db), compressor: await loadCompressor(), hubKey: home.hubKey, hubCert: home.hubCert, hubId: home.config.hubId,
       dictionaries: (id) => home.dictionaries.find((d) => d.id === id),
     });
-    return importStick(stick, { pipeline, log: ctx.json ? quietLog : progress(ctx) });
+    return importStick(stick, { pipeline, outbound: new PgOutboundStore(db), log: ctx.json ? quietLog : progress(ctx) });
   });
   const failed = report.error ?? report.receiptError ?? (report.files.some((f) => f.outcome === 'failed') ? { code: 'E_IO' as const, message: 'some SDCs could not be taken' } : undefined);
   if (!ctx.json) ctx.out(formatImportReport(report));

@@ -8,6 +8,7 @@ import { TamtamError } from '../protocol/errors.js';
 import { checkSender } from '../protocol/sdc/sdc-header.js';
 import { createCsr, generateKeyPair, writePrivateKey } from '../agent/enrolment/key-pair.js';
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from './pki/certificate-authority.js';
+import type { AlertSettings } from './dashboard/dashboard-types.js';
 
 /**
  * A hub's folder: its configuration, its CA and its own key, the shared
@@ -40,7 +41,26 @@ export interface HubConfig {
   t2dRoots?: string[];
   /** Iridium SBD: the DirectIP port (and address) the gateway delivers MO messages to, and the gateway's MT endpoint. */
   directIp?: { host?: string; port: number; gateway: { host: string; port: number } };
+  /** The staff dashboard, HTTP API and /metrics; absent: not served. */
+  http?: HubHttpConfig;
+  /** When a centre raises an alert on the dashboard; absent fields take the defaults (3 days silent, 7 days of quarantine). */
+  alerts?: Partial<AlertSettings>;
 }
+
+export interface HubHttpConfig {
+  /** Address it listens on; default 127.0.0.1 (put a TLS reverse proxy in front to serve staff elsewhere). */
+  host?: string;
+  port: number;
+  /** How long a staff login lasts; default 12. */
+  sessionHours?: number;
+  /** When set, /metrics wants 'Authorization: Bearer <token>'. */
+  metricsToken?: string;
+}
+
+export const DEFAULT_HTTP_PORT = 8080;
+export const DEFAULT_SESSION_HOURS = 12;
+const MAX_SESSION_HOURS = 24 * 366;
+const MIN_METRICS_TOKEN = 16;
 
 export interface HubHome {
   dir: string;
@@ -78,15 +98,7 @@ export function initHubHome(dirIn: string, options: InitHubOptions = {}): HubHom
   if (existsSync(p.caKey) && !options.force) {
     throw new TamtamError('E_CONFIG', `${dir} already holds a hub CA; every enrolled centre depends on it. Use another folder, or --force to replace it (centres must then enrol again).`);
   }
-  mkdirSync(p.pki, { recursive: true, mode: 0o700 });
-  mkdirSync(p.dictionaries, { recursive: true });
   const hubId = checkSender(options.hubId ?? 'hub');
-  const ca = createCertificateAuthority({ commonName: options.caName ?? `Tamtam hub CA (${hubId})` });
-  writePrivateKey(p.caKey, ca.keyPem);
-  writeFileAtomic(p.caCert, ca.certPem);
-  const keys = generateKeyPair();
-  writePrivateKey(p.hubKey, keys.privateKeyPem);
-  writeFileAtomic(p.hubCert, issueCertificate(ca, createCsr(keys.privateKeyPem, { commonName: hubId }), { role: 'hub' }));
   const config: HubConfig = {
     hubId,
     mqttPort: options.mqttPort ?? 1883,
@@ -99,7 +111,19 @@ export function initHubHome(dirIn: string, options: InitHubOptions = {}): HubHom
     ...(options.streamHost ? { streamHost: options.streamHost } : {}),
     ...(options.directIp ? { directIp: options.directIp } : {}),
     ...(options.t2dRoots?.length ? { t2dRoots: options.t2dRoots.map((r) => resolve(r)) } : {}),
+    ...(options.http ? { http: options.http } : {}),
+    ...(options.alerts ? { alerts: options.alerts } : {}),
   };
+  // Checked before anything is written: a bad option must not leave a half-made folder.
+  checkConfig(config, 'the hub options');
+  mkdirSync(p.pki, { recursive: true, mode: 0o700 });
+  mkdirSync(p.dictionaries, { recursive: true });
+  const ca = createCertificateAuthority({ commonName: options.caName ?? `Tamtam hub CA (${hubId})` });
+  writePrivateKey(p.caKey, ca.keyPem);
+  writeFileAtomic(p.caCert, ca.certPem);
+  const keys = generateKeyPair();
+  writePrivateKey(p.hubKey, keys.privateKeyPem);
+  writeFileAtomic(p.hubCert, issueCertificate(ca, createCsr(keys.privateKeyPem, { commonName: hubId }), { role: 'hub' }));
   writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', 0o600);
   return loadHubHome(dir);
 }
@@ -131,7 +155,34 @@ function checkConfig(raw: unknown, path: string): HubConfig {
     throw bad('directIp', '{ "port": N, "host"?: address, "gateway": { "host": ..., "port": N } } (the Iridium gateway\'s DirectIP MT endpoint) when set');
   }
   if (c.streamPort !== undefined && (!Number.isInteger(c.streamPort) || c.streamPort < 0 || c.streamPort > 65535)) throw bad('streamPort', 'a port number when set');
+  checkHttp(c.http, bad);
+  checkAlerts(c.alerts, bad);
   return c as HubConfig;
+}
+
+type Bad = (field: string, want: string) => TamtamError;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function checkHttp(h: unknown, bad: Bad): void {
+  if (h === undefined) return;
+  if (!isObject(h)) throw bad('http', '{ "port": N, "host"?: address, "sessionHours"?: N, "metricsToken"?: secret } (the staff dashboard) when set');
+  if (!Number.isInteger(h.port) || (h.port as number) < 0 || (h.port as number) > 65535) throw bad('http.port', `a port number from 0 to 65535 (e.g. ${DEFAULT_HTTP_PORT})`);
+  if (h.host !== undefined && (typeof h.host !== 'string' || h.host.trim() === '')) throw bad('http.host', 'an address to listen on (e.g. 127.0.0.1 or 0.0.0.0) when set');
+  if (h.sessionHours !== undefined && (typeof h.sessionHours !== 'number' || !(h.sessionHours > 0 && h.sessionHours <= MAX_SESSION_HOURS))) {
+    throw bad('http.sessionHours', `a number of hours above 0 and at most ${MAX_SESSION_HOURS} when set (default ${DEFAULT_SESSION_HOURS})`);
+  }
+  if (h.metricsToken !== undefined && (typeof h.metricsToken !== 'string' || h.metricsToken.length < MIN_METRICS_TOKEN || /\s/.test(h.metricsToken))) {
+    throw bad('http.metricsToken', `a secret of at least ${MIN_METRICS_TOKEN} characters without spaces when set (e.g. from 'openssl rand -hex 24')`);
+  }
+}
+
+function checkAlerts(a: unknown, bad: Bad): void {
+  if (a === undefined) return;
+  if (!isObject(a)) throw bad('alerts', '{ "silentDays"?: N, "quarantineDays"?: N } when set');
+  for (const k of ['silentDays', 'quarantineDays']) {
+    const v = a[k];
+    if (v !== undefined && (typeof v !== 'number' || !(v > 0 && v <= 3650))) throw bad(`alerts.${k}`, 'a number of days above 0 (and at most 3650) when set');
+  }
 }
 
 export function loadHubHome(dirIn: string): HubHome {

@@ -4,12 +4,17 @@ import { TamtamError } from '../protocol/errors.js';
 import { wrapRelay } from '../protocol/sdc/relay-envelope.js';
 import { HubDatabase } from './db/hub-database.js';
 import { migrate } from './db/migrations.js';
+import { PgOutboundStore } from './db/pg-outbound-store.js';
+import { DiagnosticRequests } from './diagnostics/diagnostic-requests.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded/embedded-broker.js';
 import { EMBEDDED_DB_OPTIONS, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded/embedded-postgres.js';
 import { createEnrolmentService, enrolmentHandler } from './enrolment-service.js';
 import { writeRunFile } from './hub-access.js';
 import { hubPaths, type HubHome } from './hub-home.js';
+import type { DiagnosticsService } from './http/api-routes.js';
+import { startDashboard } from './http/start-dashboard.js';
 import { IngestPipeline, type IngestOutcome } from './ingest/ingest-pipeline.js';
+import { HubMetrics, meterPipeline } from './metrics/hub-metrics.js';
 import { issueCertificate } from './pki/certificate-authority.js';
 import { MqttReceiver, type ReceiverHandler } from './receivers/mqtt-receiver.js';
 import { startSbdEndpoint } from './sbd-endpoint.js';
@@ -41,6 +46,9 @@ export interface RunningHub {
   streamPort?: number;
   /** The DirectIP port the Iridium gateway delivers SBD messages to. */
   directIpPort?: number;
+  /** The dashboard's port, when `http` is configured (port 0 there picks a free one). */
+  httpPort?: number;
+  metrics: HubMetrics;
   embeddedDatabase: boolean;
   embeddedBroker: boolean;
   stop(): Promise<void>;
@@ -58,6 +66,8 @@ export interface StartHubOptions {
   onStickImported?: (report: StickImportReport) => void;
   /** How sticks under `t2dRoots` are noticed (tests: plain folders, no USB events, a short debounce). */
   t2dWatch?: StickWatchTuning;
+  /** Remote diagnosis, behind the dashboard's "ask for a diagnostic report"; absent: the API answers 503. */
+  diagnostics?: DiagnosticsService;
 }
 
 /**
@@ -85,10 +95,14 @@ export async function startHub(home: HubHome, options: StartHubOptions = {}): Pr
     const applied = await migrate(db);
     if (applied.applied.length > 0) log.info('migrated', { versions: applied.applied });
     const registry = new CentreRegistry(db);
-    const pipeline = new IngestPipeline({
-      db, registry, compressor: await loadCompressor(), hubKey: home.hubKey, hubCert: home.hubCert, hubId: config.hubId,
+    const metrics = new HubMetrics({ onSnapshotError: (e) => log.error('metrics_snapshot_failed', { message: (e as Error).message }) });
+    const compressor = await loadCompressor();
+    // Replies and requests waiting for a centre's next call or stick, kept in the database across hub restarts.
+    const outbound = new PgOutboundStore(db);
+    const pipeline = meterPipeline(new IngestPipeline({
+      db, registry, compressor, hubKey: home.hubKey, hubCert: home.hubCert, hubId: config.hubId,
       dictionaries: (id) => home.dictionaries.find((d) => d.id === id),
-    });
+    }), metrics);
 
     const ingestHandler = (via: string): ReceiverHandler => async (centre, payload) => {
       const outcome = await pipeline.ingest(payload, { via });
@@ -105,6 +119,7 @@ export async function startHub(home: HubHome, options: StartHubOptions = {}): Pr
       closers.push(() => broker!.close());
     }
     const brokerUrl = config.brokerUrl ?? broker?.url ?? '';
+    let receiver: MqttReceiver | undefined;
     if (options.receive !== false) {
       const enrolment = createEnrolmentService({
         consumeToken: async (centre, token) => {
@@ -125,7 +140,7 @@ export async function startHub(home: HubHome, options: StartHubOptions = {}): Pr
         hubCertPem: home.hubCertPem,
         onError: (e) => log.error('enrolment_failed', { code: e.code, message: e.message }),
       });
-      const receiver = new MqttReceiver({
+      receiver = new MqttReceiver({
         url: brokerUrl,
         clientId: options.clientId ?? `tamtam-hub-${config.hubId}-${hostname()}`.slice(0, 64),
         shared: Boolean(config.brokerUrl) && config.sharedSubscription,
@@ -136,7 +151,8 @@ export async function startHub(home: HubHome, options: StartHubOptions = {}): Pr
         onError: (e) => log.error('receiver', { code: e.code, message: e.message }),
       });
       await receiver.start();
-      closers.push(() => receiver.stop());
+      const started = receiver;
+      closers.push(() => started.stop());
     }
     let streamPort: number | undefined;
     let directIpPort: number | undefined;
@@ -156,14 +172,26 @@ export async function startHub(home: HubHome, options: StartHubOptions = {}): Pr
     }
     if (config.t2dRoots?.length && options.receive !== false) {
       const sticks = await startStickReceiver({
-        roots: config.t2dRoots, pipeline, log, ...(options.t2dWatch ? { watch: options.t2dWatch } : {}), ...(options.onStickImported ? { onImported: options.onStickImported } : {}),
+        roots: config.t2dRoots, pipeline, log, outbound, ...(options.t2dWatch ? { watch: options.t2dWatch } : {}), ...(options.onStickImported ? { onImported: options.onStickImported } : {}),
       });
       closers.push(() => sticks.stop());
     }
     const removeRunFile = writeRunFile(home, { databaseUrl, brokerUrl });
     closers.push(async () => removeRunFile());
-    log.info('hub_started', { hubId: config.hubId, database: pg ? 'embedded' : 'external', broker: broker ? broker.url : config.brokerUrl ? 'external' : 'none', ...(streamPort === undefined ? {} : { streamPort }), ...(directIpPort === undefined ? {} : { directIpPort }), ...(config.t2dRoots?.length ? { t2dRoots: config.t2dRoots } : {}) });
-    return { db, registry, pipeline, databaseUrl, brokerUrl, streamPort, directIpPort, embeddedDatabase: Boolean(pg), embeddedBroker: Boolean(broker), stop };
+    let httpPort: number | undefined;
+    if (config.http) {
+      // Last up, first down: staff never see a page backed by a half-stopped hub.
+      const mqtt = receiver;
+      const diagnostics = options.diagnostics ?? new DiagnosticRequests({
+        db, compressor, hubKey: home.hubKey, hubCert: home.hubCert, hubId: config.hubId, outbound,
+        ...(mqtt ? { publish: (centre: string, payload: Uint8Array) => mqtt.publishDown(centre, payload) } : {}),
+      });
+      const http = await startDashboard({ db, http: config.http, alerts: config.alerts, metrics, log, diagnostics });
+      closers.push(() => http.stop());
+      httpPort = http.port;
+    }
+    log.info('hub_started', { hubId: config.hubId, database: pg ? 'embedded' : 'external', broker: broker ? broker.url : config.brokerUrl ? 'external' : 'none', ...(streamPort === undefined ? {} : { streamPort }), ...(directIpPort === undefined ? {} : { directIpPort }), ...(httpPort === undefined ? {} : { httpPort }), ...(config.t2dRoots?.length ? { t2dRoots: config.t2dRoots } : {}) });
+    return { db, registry, pipeline, databaseUrl, brokerUrl, streamPort, directIpPort, httpPort, metrics, embeddedDatabase: Boolean(pg), embeddedBroker: Boolean(broker), stop };
   } catch (e) {
     await stop();
     throw e;

@@ -34,6 +34,10 @@ export type ErrorCode =
   | 'E_CONFIG'
   | 'E_NO_SPACE'
   | 'E_READ_ONLY'
+  // staff access to the hub's HTTP API
+  | 'E_AUTH'
+  | 'E_FORBIDDEN'
+  | 'E_NOT_FOUND'
   // links and peers
   | 'E_LINK_DOWN'
   | 'E_PORT_NOT_FOUND'

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -5,6 +6,8 @@ import { AgentRuntime } from '../agent/agent-runtime.js';
 import { loadAgentConfig, writeAgentConfig } from '../agent/config.js';
 import { enrol } from '../agent/enrolment/enrol-client.js';
 import { centralSummary } from '../hub/central-summary.js';
+import { StaffStore } from '../hub/dashboard/staff-store.js';
+import type { Queryable } from '../hub/db/hub-database.js';
 import { createCentralTable, inferColumns } from '../hub/central-tables.js';
 import { hubPaths, initHubHome, loadHubHome } from '../hub/hub-home.js';
 import { quietLog, startHub } from '../hub/hub-runtime.js';
@@ -22,7 +25,11 @@ import { ACT_TABLES, fillCentreDatabase, generateActs, type ActTable } from './s
  * reached the central tables. Each
  * run starts from a clean demo-data/ folder, so it can be run again.
  */
-const root = resolve(process.argv[2] ?? 'demo-data');
+const args = process.argv.slice(2);
+/** `--serve`: keep the hub and its dashboard running after the sync, until Ctrl-C. */
+const serve = args.includes('--serve');
+const root = resolve(args.find((a) => !a.startsWith('--')) ?? 'demo-data');
+const DASHBOARD_PORT = Number(process.env.TAMTAM_DEMO_HTTP_PORT ?? 8080);
 interface DemoCentre {
   matricule: string;
   name: string;
@@ -50,7 +57,7 @@ async function main(): Promise<number> {
   const started = Date.now();
 
   say(`Hub: new CA and certificates in ${join(root, 'hub')}; embedded PostgreSQL and MQTT broker on 127.0.0.1`);
-  initHubHome(join(root, 'hub'), { mqttPort: await freePort(), streamPort: await freePort() });
+  initHubHome(join(root, 'hub'), { mqttPort: await freePort(), streamPort: await freePort(), ...(serve ? { http: { port: DASHBOARD_PORT } } : {}) });
   const dictionaries = new Map<ActTable, string>();
   for (const table of ACT_TABLES) {
     // Dictionaries come from acts of another place and seed than any centre's.
@@ -108,6 +115,8 @@ async function main(): Promise<number> {
       const agent = await AgentRuntime.open(config);
       try {
         const r = await agent.syncOnce({ timeoutMs: 120_000 });
+        // The dashboard shows link usage and backlog as centres report them: each sends its report now rather than in 6 hours.
+        if (serve) await agent.sendTestReport(120_000);
         const usage = agent.link.usage();
         const how = c.satellite ? `over a simulated satellite modem (${SATELLITE.upKbps} kbps, ${SATELLITE.rttMs / 1000} s round trip), ${usage.sessions} call(s), ${(usage.airtimeMs / 1000).toFixed(0)} s of airtime, US$${usage.costUsd.toFixed(2)}` : 'over MQTT';
         say(`Centre ${c.matricule} (${c.name}): enrolled; sent ${r.packed.records} validated acts in ${r.packed.sdcs.length} SDCs ${how}; ${r.receipts} receipts, ${(usage.bytesUp / 1024).toFixed(1)} KB up (${(usage.bytesUp / Math.max(1, r.packed.records)).toFixed(0)} B an act)`);
@@ -131,11 +140,23 @@ async function main(): Promise<number> {
     say('\nA few births as the hub keeps them:');
     for (const r of sample.rows) say(`  ${r.matricule} #${r.source_numero}: ${r.child_firstnames} ${r.child_surname}, born ${r.child_birth_date instanceof Date ? r.child_birth_date.toISOString().slice(0, 10) : r.child_birth_date} in ${r.child_birth_town}`);
     say(`\n${ok ? 'Every validated act reached the central tables once' : 'SOME ACTS ARE MISSING'}; acts not yet validated stayed at their centre. ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+    if (serve && ok) await serveDashboard(hub.db, hub.httpPort!);
     return ok ? 0 : 1;
   } finally {
     await modem?.close();
     await hub.stop();
   }
+}
+
+/** A staff account with a fresh password, then the hub runs until Ctrl-C. */
+async function serveDashboard(db: Queryable, port: number): Promise<void> {
+  const password = randomBytes(9).toString('base64url');
+  await new StaffStore(db).add({ username: 'admin', password, role: 'admin', cities: null });
+  say(`\nDashboard: http://127.0.0.1:${port}/  (log in as admin, password ${password}). Ctrl-C stops the hub.`);
+  await new Promise<void>((done) => {
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
 }
 
 main().then((code) => {

@@ -41,7 +41,7 @@ test('a hub and a centre set up with the README commands sync, and hub commands 
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   const hubDir = join(root, 'hub');
   const port = await freePort();
-  t.is((await cli(['hub', 'init', '--dir', hubDir, '--mqtt-port', String(port)])).code, 0);
+  t.is((await cli(['hub', 'init', '--dir', hubDir, '--mqtt-port', String(port), '--http-port', '0'])).code, 0);
   t.is((await cli(['hub', 'table', 'create', 'births', '--like', `${sharedData}births-5k.jsonl`, '--dir', hubDir])).code, 0);
   const added = await cli(['hub', 'centre', 'add', '--name', 'Yaoundé 1er', '--matricule', 'CM-CE-YDE-0001', '--dir', hubDir, '--json']);
   t.is(added.code, 0, added.err);

@@ -44,7 +44,8 @@ test('migrations apply once: the second run finds nothing to do', async (t) => {
   t.deepEqual(await migrate(db), { applied: MIGRATIONS.map((m) => m.id) });
   t.deepEqual(await migrate(db), { applied: [] });
   const tables = (await db.query<{ t: string }>("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).rows.map((r) => r.t);
-  t.deepEqual(tables, ['centre_backlog', 'centre_reports', 'centres', 'enrol_tokens', 'link_usage', 'outbound', 'quarantine', 'sdc_seen', 'tamtam_migrations']);
+  t.deepEqual(tables, ['centre_backlog', 'centre_daily', 'centre_monthly', 'centre_reports', 'centre_stats', 'centres', 'diagnostic_requests', 'enrol_tokens',
+    'hub_daily', 'link_usage', 'outbound', 'quarantine', 'sdc_seen', 'staff_sessions', 'staff_users', 'tamtam_migrations']);
   t.is((await db.query("SELECT 1 FROM information_schema.schemata WHERE schema_name = 'central'")).rowCount, 1);
 });
 
@@ -62,6 +63,52 @@ test('a migration edited after release, or one from a newer hub, stops the hub w
   const edited = MIGRATIONS.map((m) => ({ ...m, sql: `${m.sql}\n-- edited` }));
   t.regex((await t.throwsAsync(migrate(db, edited)))!.message, /differs from the one applied/);
   t.is(code(await t.throwsAsync(migrate(db, []))), 'E_CONFIG');
+});
+
+test('migration 3 on a hub with history: centre_daily and centre_stats are filled from sdc_seen, link_usage and centre_backlog', async (t) => {
+  const db = await freshDb(t, false);
+  await migrate(db, MIGRATIONS.filter((m) => m.id <= 2));
+  await db.query("INSERT INTO centres (id, matricule, name) VALUES (1, 'CM-A', 'A'), (2, 'CM-B', 'B'), (3, 'CM-C', 'C')");
+  await db.query(`INSERT INTO sdc_seen (centre_id, sequence, kind, received_at, via, outcome, merged, duplicates, rejected) VALUES
+    (1, 1, 1, now() - interval '400 days', 'mqtt', 'merged', 70, 0, 0),
+    (1, 2, 1, now(), 'mqtt', 'merged', 100, 3, 0),
+    (1, 3, 1, now(), 'stream', 'refused', 0, 0, 25),
+    (1, 4, 5, now() - interval '1 second', 'mqtt', 'report', 0, 0, 0),
+    (2, 1, 5, now(), 't2d', 'report', 0, 0, 0)`);
+  await db.query(`INSERT INTO link_usage (centre_id, link, day, bytes_up, bytes_down, messages_up, messages_down, sessions, airtime_ms, cost_usd, profile, reported_at) VALUES
+    (1, 'mqtt', (now() AT TIME ZONE 'UTC')::date, 10, 10, 1, 1, 1, 0, 2.5, 'internet', now()),
+    (1, 'mqtt', (now() AT TIME ZONE 'UTC')::date - 400, 10, 10, 1, 1, 1, 0, 7, 'old-profile', now() - interval '400 days')`);
+  await db.query("INSERT INTO centre_backlog (centre_id, table_name, status, records, reported_at) VALUES (1, 'births', 2, 4, now()), (1, 'births', 3, 6, now()), (1, 'births', 4, 50, now())");
+  t.deepEqual(await migrate(db), { applied: [3] });
+  const stats = (await db.query(`SELECT centre_id, last_via, profile, backlog::int, backlog_reported_at IS NOT NULL AS reported,
+      month = date_trunc('month', now() AT TIME ZONE 'UTC')::date AS this_month, acts_month::int, cost_month_usd::float8 AS cost FROM centre_stats ORDER BY centre_id`)).rows;
+  t.deepEqual(stats, [
+    { centre_id: 1, last_via: 'stream', profile: 'internet', backlog: 10, reported: true, this_month: true, acts_month: 100, cost: 2.5 },
+    { centre_id: 2, last_via: 't2d', profile: null, backlog: 0, reported: false, this_month: true, acts_month: 0, cost: 0 },
+  ]);
+  const daily = (await db.query(`SELECT centre_id, day = (now() AT TIME ZONE 'UTC')::date AS today, sdcs, merged::int, duplicates::int, rejected::int, bytes::int
+      FROM centre_daily ORDER BY centre_id, day`)).rows;
+  t.deepEqual(daily, [
+    { centre_id: 1, today: false, sdcs: 1, merged: 70, duplicates: 0, rejected: 0, bytes: 0 },
+    { centre_id: 1, today: true, sdcs: 3, merged: 100, duplicates: 3, rejected: 25, bytes: 0 },
+    { centre_id: 2, today: true, sdcs: 1, merged: 0, duplicates: 0, rejected: 0, bytes: 0 },
+  ]);
+  const monthly = (await db.query('SELECT centre_id, link, bytes::int, cost_usd::float8 AS cost FROM centre_monthly ORDER BY month')).rows;
+  t.deepEqual(monthly, [{ centre_id: 1, link: 'mqtt', bytes: 20, cost: 7 }, { centre_id: 1, link: 'mqtt', bytes: 20, cost: 2.5 }]);
+});
+
+test('a monthly budget is set in cents, read back and cleared; an unknown centre or a bad amount is E_BAD_INPUT', async (t) => {
+  const db = await freshDb(t);
+  const registry = new CentreRegistry(db);
+  await registry.add({ matricule: 'CM-B', name: 'B' });
+  t.is(await registry.getBudget('CM-B'), null);
+  t.is(await registry.setBudget('CM-B', 120.456), 120.46);
+  t.is(await registry.getBudget('CM-B'), 120.46);
+  t.is(await registry.setBudget('CM-B', null), null);
+  t.is(await registry.getBudget('CM-B'), null);
+  for (const bad of [-1, Number.NaN, Infinity, 1e9]) t.is(code(await t.throwsAsync(registry.setBudget('CM-B', bad))), 'E_BAD_INPUT', String(bad));
+  t.is(code(await t.throwsAsync(registry.setBudget('CM-NOPE', 5))), 'E_BAD_INPUT');
+  t.is(code(await t.throwsAsync(registry.getBudget('CM-NOPE'))), 'E_BAD_INPUT');
 });
 
 test('add: a generated matricule, a tt_ + base64url token shown once and kept only as its SHA-256, valid 30 days', async (t) => {

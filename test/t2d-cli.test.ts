@@ -28,7 +28,7 @@ test('t2d export then t2d import beside a running embedded hub, then export agai
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   const hubDir = join(root, 'hub');
   const port = await freePort();
-  const init = await tamtam(['hub', 'init', '--dir', hubDir, '--mqtt-port', String(port), '--t2d-root', join(root, 'media')]);
+  const init = await tamtam(['hub', 'init', '--dir', hubDir, '--mqtt-port', String(port), '--http-port', '0', '--t2d-root', join(root, 'media')]);
   t.is(init.code, 0, init.err);
   t.regex(init.out, /USB sticks\s+imported when mounted under .*media/);
   t.deepEqual(JSON.parse(readFileSync(join(hubDir, 'hub.json'), 'utf8')).t2dRoots, [join(root, 'media')]);

@@ -140,6 +140,20 @@ export class PostgresSource implements SourceAdapter {
     return (await this.table(table, false)).columns.map((c) => ({ ...c }));
   }
 
+  /** Tables on the search_path by bare name, others as schema.table: the form describe() and the config take. */
+  async listTables(): Promise<string[]> {
+    try {
+      const { rows } = await this.query<{ name: string }>(
+        `SELECT CASE WHEN c.oid = to_regclass(quote_ident(c.relname)) THEN quote_ident(c.relname) ELSE quote_ident(n.nspname) || '.' || quote_ident(c.relname) END AS name
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+          ORDER BY 1`);
+      return rows.map((r) => r.name);
+    } catch (e) {
+      throw pgError(e, 'listing the tables of the centre database');
+    }
+  }
+
   async readValidated(table: string, opts: { limit: number; afterNumero?: number }): Promise<SourceRow[]> {
     checkReadOptions(opts);
     const t = await this.table(table, true);

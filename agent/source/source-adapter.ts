@@ -23,6 +23,8 @@ export interface SourceAdapter {
   readonly kind: 'sqlite' | 'postgres';
   /** Columns of a table, for checking numero/status exist. */
   describe(table: string): Promise<ColumnInfo[]>;
+  /** The database's own tables (not views, not system tables), by name; `agent setup` keeps those with numero and status. */
+  listTables(): Promise<string[]>;
   /** Validated rows (status 2) not yet taken, oldest numero first, at most `limit`, numero > afterNumero. */
   readValidated(table: string, opts: { limit: number; afterNumero?: number }): Promise<SourceRow[]>;
   /** Compare-and-set status for the given numeros: only rows whose status is `from` change to `to`; returns the numeros changed. In one transaction. */

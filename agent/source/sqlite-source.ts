@@ -85,6 +85,10 @@ export class SqliteSource implements SourceAdapter {
     return this.table(table, false).columns.map((c) => ({ ...c }));
   }
 
+  async listTables(): Promise<string[]> {
+    return this.db.prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").pluck().all();
+  }
+
   async readValidated(table: string, opts: { limit: number; afterNumero?: number }): Promise<SourceRow[]> {
     checkReadOptions(opts);
     const t = this.table(table, true);

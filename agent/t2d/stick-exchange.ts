@@ -3,6 +3,7 @@ import { Stick, type StickFile } from '../../common/t2d-stick.js';
 import { TamtamError, isTamtamError, type ErrorCode } from '../../protocol/errors.js';
 import { DEFAULT_MAX_SDC, peekSdc } from '../../protocol/sdc/sdc.js';
 import type { AgentLog } from '../agent-runtime.js';
+import type { InboundResult } from '../diagnostics/inbound-router.js';
 import type { Link } from '../link/link.js';
 import type { ReceiptApplier, ReceiptResult } from '../receipt-applier.js';
 import type { Spool } from '../spool/spool.js';
@@ -46,6 +47,8 @@ export interface StickExchangeOptions {
   link?: Link;
   log: AgentLog;
   onReceipt?: (r: ReceiptResult) => void;
+  /** Routes what the hub wrote for this centre by kind (receipts, diagnostic requests); default: everything to the applier. */
+  inbound?: (payload: Uint8Array) => Promise<InboundResult>;
   /** Longest wait for the link to take one relayed SDC; default 30 s. */
   relaySendTimeoutMs?: number;
 }
@@ -154,17 +157,19 @@ async function readReceipts(stick: Stick, o: StickExchangeOptions, r: StickRepor
       fail(e, `read down/${f.centre}/${f.name}`);
       continue;
     }
-    let result: ReceiptResult;
+    let routed: InboundResult;
     try {
       // The inbox copy is durable once accept() resolves: only then may the stick's go.
-      result = await o.applier.accept(payload);
+      routed = o.inbound ? await o.inbound(payload) : { receipt: await o.applier.accept(payload) };
     } catch (e) {
       fail(e, `apply down/${f.centre}/${f.name}`);
       return bytes;
     }
     bytes += payload.length;
-    o.onReceipt?.(result);
-    if (result.status === 'applied') r.receiptsApplied++;
+    // A diagnostic request: its report joins the outbox, which is written on this same stick next.
+    const result = 'receipt' in routed ? routed.receipt : routed.diagnostic;
+    if ('receipt' in routed) o.onReceipt?.(routed.receipt);
+    if (result.status === 'applied' || result.status === 'answered') r.receiptsApplied++;
     else if (result.status === 'quarantined') r.receiptsQuarantined++;
     else r.receiptsRepeated++;
     try {

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import { deviceOf, isMountPoint, subdirs } from './mount-points.js';
 
 /** What the watcher needs of the `usb` package's native hotplug emitter. */
 export interface UsbHotplug {
@@ -37,22 +38,6 @@ async function loadUsbPackage(): Promise<UsbHotplug> {
   const Emitter = mod.Emitter ?? mod.default?.Emitter;
   if (!Emitter) throw new Error('the usb package has no native Emitter');
   return new Emitter();
-}
-
-const dev = (path: string): number | undefined => {
-  try {
-    return statSync(path).dev;
-  } catch {
-    return undefined;
-  }
-};
-
-function subdirs(dir: string): string[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(dir, d.name));
-  } catch {
-    return [];
-  }
 }
 
 function readable(dir: string): boolean {
@@ -95,7 +80,7 @@ export class StickWatcher extends EventEmitter<{ inserted: [string]; removed: [s
 
   /** Sticks already mounted are reported too: one inserted before the agent started still wants its exchange. */
   async start(): Promise<void> {
-    const existing = this.roots.filter((r) => dev(r) !== undefined);
+    const existing = this.roots.filter((r) => deviceOf(r) !== undefined);
     for (const r of this.roots) if (!existing.includes(r)) this.warn(`${r} does not exist: it is looked at every ${this.o.pollMs ?? 2000} ms but not watched`);
     if (existing.length > 0) {
       this.watcher = watch(existing, { ignoreInitial: true, depth: 1, followSymlinks: false });
@@ -126,8 +111,7 @@ export class StickWatcher extends EventEmitter<{ inserted: [string]; removed: [s
 
   private isStick(dir: string, depth: number, root: string): boolean {
     if (this.mountsOnly) {
-      const here = dev(dir);
-      return here !== undefined && here !== dev(dirname(dir));
+      return isMountPoint(dir);
     }
     return depth === (root === '/run/media' ? 2 : 1);
   }

@@ -17,6 +17,15 @@
  * - `outbound`: replies (receipts) waiting for a centre's next call on a
  *   byte-stream link, deleted once the centre confirmed them.
  * - sequence `hub_receipt_seq`: the sequence numbers of the hub's receipts.
+ * - `centre_stats` (one row per centre heard from), `centre_daily` (centre,
+ *   UTC day) and `centre_monthly` (centre, month, link): what the dashboard
+ *   lists, kept by ingest in the transaction of each SDC so that a page of
+ *   100,000 centres never aggregates history; `hub_daily`: hub-wide totals of
+ *   past days, filled by the dashboard;
+ *   `centres.monthly_budget_usd` the link budget alerts compare with.
+ * - `staff_users`, `staff_sessions`: who may use the HTTP API (scrypt password
+ *   hashes; sessions by the SHA-256 of their token, never the token).
+ * - `diagnostic_requests`: diagnostic reports the hub asked centres for.
  *
  * Central tables live in their own schema, `central`, so that a centre table
  * called e.g. `centres` or `quarantine` can never collide with the hub's own
@@ -151,6 +160,114 @@ CREATE TABLE outbound (
   created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX outbound_centre ON outbound (centre_id, id);
+`,
+  },
+  {
+    id: 3,
+    name: 'dashboard: centre budgets, per-centre stats kept by ingest, staff accounts and sessions, diagnostic requests',
+    sql: `
+ALTER TABLE centres ADD COLUMN monthly_budget_usd numeric(14,2) CHECK (monthly_budget_usd >= 0);
+CREATE INDEX centres_last_contact ON centres (last_contact_at);
+CREATE INDEX centres_city ON centres (city);
+
+CREATE TABLE centre_stats (
+  centre_id int PRIMARY KEY REFERENCES centres ON DELETE CASCADE,
+  last_via text,
+  profile text,
+  backlog bigint NOT NULL DEFAULT 0,
+  backlog_reported_at timestamptz,
+  month date,
+  acts_month bigint NOT NULL DEFAULT 0,
+  cost_month_usd numeric(14,6) NOT NULL DEFAULT 0
+);
+
+CREATE TABLE centre_daily (
+  centre_id int NOT NULL REFERENCES centres ON DELETE CASCADE,
+  day date NOT NULL,
+  sdcs int NOT NULL DEFAULT 0,
+  merged bigint NOT NULL DEFAULT 0,
+  duplicates bigint NOT NULL DEFAULT 0,
+  rejected bigint NOT NULL DEFAULT 0,
+  bytes bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (centre_id, day)
+);
+CREATE INDEX centre_daily_day ON centre_daily (day);
+
+-- link_usage summed by month, per centre and link, kept by each usage report: a year of costs reads 12 rows a centre, not 365.
+CREATE TABLE centre_monthly (
+  centre_id int NOT NULL REFERENCES centres ON DELETE CASCADE,
+  month date NOT NULL,
+  link text NOT NULL,
+  bytes bigint NOT NULL DEFAULT 0,
+  cost_usd numeric(14,6) NOT NULL DEFAULT 0,
+  PRIMARY KEY (centre_id, month, link)
+);
+CREATE INDEX centre_monthly_month ON centre_monthly (month);
+
+-- Hub-wide totals of centre_daily for days that can no longer change (the day is the hub's day of receipt),
+-- written by the dashboard the first time it shows them: ingest never contends on a hub-wide row.
+CREATE TABLE hub_daily (
+  day date PRIMARY KEY,
+  sdcs bigint NOT NULL,
+  merged bigint NOT NULL
+);
+
+CREATE INDEX quarantine_sender ON quarantine (sender, received_at);
+
+CREATE TABLE staff_users (
+  username text PRIMARY KEY CHECK (username ~ '^[A-Za-z0-9._@-]{1,64}$'),
+  password_hash text NOT NULL,
+  role text NOT NULL CHECK (role IN ('admin', 'viewer')),
+  cities text[],
+  failed_logins int NOT NULL DEFAULT 0,
+  locked_until timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE staff_sessions (
+  token_hash text PRIMARY KEY,
+  username text NOT NULL REFERENCES staff_users ON DELETE CASCADE,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX staff_sessions_user ON staff_sessions (username);
+
+CREATE TABLE diagnostic_requests (
+  id bigserial PRIMARY KEY,
+  centre_id int NOT NULL REFERENCES centres ON DELETE CASCADE,
+  requested_at timestamptz NOT NULL DEFAULT now(),
+  requested_by text NOT NULL,
+  delivered_via text NOT NULL,
+  outbound_id bigint,
+  answered_at timestamptz,
+  report_id bigint REFERENCES centre_reports
+);
+CREATE INDEX diagnostic_requests_centre ON diagnostic_requests (centre_id, requested_at DESC);
+
+-- A hub upgraded with history shows it at once. The sizes of past SDCs were never kept, so their bytes read 0.
+INSERT INTO centre_daily (centre_id, day, sdcs, merged, duplicates, rejected, bytes)
+SELECT centre_id, (received_at AT TIME ZONE 'UTC')::date, count(*), sum(merged), sum(duplicates), sum(rejected), 0
+  FROM sdc_seen GROUP BY 1, 2;
+
+INSERT INTO centre_monthly (centre_id, month, link, bytes, cost_usd)
+SELECT centre_id, date_trunc('month', day::timestamp)::date, link, sum(bytes_up + bytes_down), sum(cost_usd)
+  FROM link_usage GROUP BY 1, 2, 3;
+
+WITH m AS (SELECT date_trunc('month', now() AT TIME ZONE 'UTC')::date AS month),
+via AS (SELECT DISTINCT ON (centre_id) centre_id, via FROM sdc_seen ORDER BY centre_id, received_at DESC, sequence DESC),
+prof AS (SELECT DISTINCT ON (centre_id) centre_id, profile FROM link_usage WHERE profile IS NOT NULL ORDER BY centre_id, reported_at DESC, day DESC),
+back AS (SELECT centre_id, sum(records) FILTER (WHERE status IN (2, 3)) AS records, max(reported_at) AS reported_at FROM centre_backlog GROUP BY centre_id),
+acts AS (SELECT centre_id, sum(merged) AS merged FROM sdc_seen, m WHERE received_at >= (m.month::timestamp AT TIME ZONE 'UTC') GROUP BY centre_id),
+cost AS (SELECT centre_id, sum(cost_usd) AS usd FROM link_usage, m WHERE day >= m.month AND day < (m.month + interval '1 month')::date GROUP BY centre_id)
+INSERT INTO centre_stats (centre_id, last_via, profile, backlog, backlog_reported_at, month, acts_month, cost_month_usd)
+SELECT c.id, via.via, prof.profile, coalesce(back.records, 0), back.reported_at, m.month, coalesce(acts.merged, 0), coalesce(cost.usd, 0)
+  FROM centres c CROSS JOIN m
+  LEFT JOIN via ON via.centre_id = c.id
+  LEFT JOIN prof ON prof.centre_id = c.id
+  LEFT JOIN back ON back.centre_id = c.id
+  LEFT JOIN acts ON acts.centre_id = c.id
+  LEFT JOIN cost ON cost.centre_id = c.id
+ WHERE coalesce(via.centre_id, prof.centre_id, back.centre_id) IS NOT NULL;
 `,
   },
 ];

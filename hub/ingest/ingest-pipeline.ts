@@ -13,6 +13,8 @@ import { SdcKind, kindName, type SdcHeader } from '../../protocol/sdc/sdc-header
 import { openSdc, peekSdc } from '../../protocol/sdc/sdc.js';
 import { describeCentralTable, forgetCentralTable, isIdentifier } from '../central-tables.js';
 import { storeReport } from './report-store.js';
+import { storeDiagnosticAnswer } from '../diagnostics/diagnostic-requests.js';
+import { countSdc } from './centre-stats.js';
 import { redactUrl, sqlState, type HubDatabase, type Queryable, type Transaction } from '../db/hub-database.js';
 import { CentreRegistry, CentreStatus, type Centre } from '../registry/centre-registry.js';
 import { batchShape, mergeBatch, missingColumns } from './merge-batch.js';
@@ -58,6 +60,8 @@ interface Context {
   header: SdcHeader;
   via: string;
   table?: string;
+  /** Bytes of the SDC as received, for the centre's daily figures. */
+  size: number;
 }
 
 /** sdc_seen.sequence is a bigint; a larger u64 could never be remembered, so it is never accepted. */
@@ -128,7 +132,7 @@ export class IngestPipeline {
     if (opened.header.sequence > MAX_SEQUENCE) {
       return this.quarantine(sdc, via, header, new TamtamError('E_MALFORMED', `SDC sequence ${opened.header.sequence} is over 2^63-1, which the hub cannot remember; the agent's sequence counter is corrupt`), centre);
     }
-    const ctx: Context = { centre, cert, header: opened.header, via };
+    const ctx: Context = { centre, cert, header: opened.header, via, size: sdc.length };
     const replay = await this.replay(ctx);
     if (replay) return replay;
     switch (ctx.header.kind) {
@@ -197,8 +201,9 @@ export class IngestPipeline {
       return this.settle(ctx, refused(asInputError(e, 'the report could not be read')));
     }
     return this.settle(ctx, async (tx) => {
-      await tx.query('INSERT INTO centre_reports (centre_id, sequence, kind, received_at, body) VALUES ($1, $2, $3, $4, $5::jsonb)',
+      const stored = await tx.query<{ id: string }>('INSERT INTO centre_reports (centre_id, sequence, kind, received_at, body) VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id::text AS id',
         [ctx.centre.id, ctx.header.sequence.toString(), ctx.header.kind, this.now(), JSON.stringify(report)]);
+      if (ctx.header.kind === SdcKind.diagnosticReport) await storeDiagnosticAnswer(tx, ctx.centre.id, stored.rows[0]!.id, report, this.now());
       await storeReport(tx, ctx.centre.id, ctx.header.kind, report, this.now());
       return { accepted: true, outcome: 'report', entries: [], merged: 0, duplicates: 0 };
     }, (e) => `the hub's database refused the report: ${(e as Error).message}`);
@@ -239,6 +244,7 @@ export class IngestPipeline {
         [...key, verdict.accepted ? verdict.outcome : 'refused', ...counts, verdict.accepted ? null : verdict.error.message, Buffer.from(sealed)]);
       await this.contact(tx, ctx);
       const [merged, duplicates, rejected] = counts;
+      await countSdc(tx, { centreId: ctx.centre.id, via: ctx.via, bytes: ctx.size, merged, duplicates, rejected, at: this.now() });
       return verdict.accepted
         ? { kind: 'merged', centre: ctx.centre.matricule, receipt: sealed, merged, duplicates, rejected }
         : { kind: 'refused', centre: ctx.centre.matricule, receipt: sealed, merged, duplicates, rejected, error: verdict.error };

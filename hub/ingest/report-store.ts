@@ -1,5 +1,6 @@
 import { SdcKind } from '../../protocol/sdc/sdc-header.js';
 import type { Queryable } from '../db/hub-database.js';
+import { lockCentre, reportFigures } from './centre-stats.js';
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
@@ -10,15 +11,19 @@ const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(
  * re-sends a day's totals while that day grows and reports may arrive out of
  * order, so each figure keeps the largest value seen. Fields that are not what
  * they should be are skipped: a report is information, never a reason to
- * refuse the SDC that carried it.
+ * refuse the SDC that carried it. The centre's dashboard figures
+ * (centre_stats) follow in the same transaction.
  */
 export async function storeReport(tx: Queryable, centreId: number, kind: number, report: Record<string, unknown>, at: Date): Promise<void> {
   if (kind !== SdcKind.usageReport || report.report !== 'usage') return;
+  await lockCentre(tx, centreId);
   const profile = typeof report.profile === 'string' ? report.profile.slice(0, 64) : null;
+  const days: string[] = [];
   for (const u of Array.isArray(report.usage) ? report.usage : []) {
     if (typeof u !== 'object' || u === null) continue;
     const r = u as Record<string, unknown>;
     if (typeof r.link !== 'string' || r.link.length > 64 || typeof r.day !== 'string' || !DAY.test(r.day)) continue;
+    days.push(r.day);
     await tx.query(
       `INSERT INTO link_usage (centre_id, link, day, bytes_up, bytes_down, messages_up, messages_down, sessions, airtime_ms, cost_usd, profile, reported_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -31,7 +36,11 @@ export async function storeReport(tx: Queryable, centreId: number, kind: number,
       [centreId, r.link, r.day, ...['bytesUp', 'bytesDown', 'messagesUp', 'messagesDown', 'sessions', 'airtimeMs'].map((k) => Math.round(count(r[k]))), count(r.costUsd), profile, at],
     );
   }
-  const backlog = report.backlog;
+  await storeBacklog(tx, centreId, report.backlog, at);
+  await reportFigures(tx, centreId, profile, at, days);
+}
+
+async function storeBacklog(tx: Queryable, centreId: number, backlog: unknown, at: Date): Promise<void> {
   if (typeof backlog !== 'object' || backlog === null) return;
   for (const [table, byStatus] of Object.entries(backlog as Record<string, unknown>)) {
     if (typeof byStatus !== 'object' || byStatus === null || table.length > 63) continue;

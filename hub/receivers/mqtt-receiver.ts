@@ -94,6 +94,11 @@ export class MqttReceiver {
     return this.session.usage();
   }
 
+  /** Publishes to a centre on its down topic, QoS 1 (a persistent session keeps it while the centre is away); resolves on the broker's PUBACK. */
+  publishDown(centre: string, payload: Uint8Array): Promise<void> {
+    return this.session.publish(downTopic(centre), payload);
+  }
+
   /** Takes no new message, lets those being handled finish (acknowledged), then disconnects; queued ones come again later. */
   async stop(): Promise<void> {
     this.stopping = true;

@@ -155,6 +155,24 @@ export class CentreRegistry {
     return this.setStatus(matricule, CentreStatus.all);
   }
 
+  /** The centre's monthly link budget in USD, null when it has none. */
+  async getBudget(matricule: string): Promise<number | null> {
+    const { rows } = await this.db.query<{ b: number | null }>('SELECT monthly_budget_usd::float8 AS b FROM centres WHERE matricule = $1', [matricule]);
+    if (!rows[0]) return this.require(matricule).then(() => null);
+    return rows[0].b;
+  }
+
+  /** Sets (in whole cents) or clears (null) the monthly link budget the dashboard's over-budget alert compares the month's cost with. */
+  async setBudget(matricule: string, usd: number | null): Promise<number | null> {
+    if (usd !== null && (typeof usd !== 'number' || !Number.isFinite(usd) || usd < 0 || usd >= 1e9)) {
+      throw new TamtamError('E_BAD_INPUT', `a monthly budget is an amount in USD from 0 to 999,999,999.99, not ${usd}; or none to have no budget`);
+    }
+    const { rows } = await this.db.query<{ b: number | null }>('UPDATE centres SET monthly_budget_usd = round($2::numeric, 2) WHERE matricule = $1 RETURNING monthly_budget_usd::float8 AS b',
+      [matricule, usd]);
+    if (!rows[0]) return this.require(matricule).then(() => null);
+    return rows[0].b;
+  }
+
   /** A new token (for a re-enrolment, or when the first one expired); earlier unused ones stop working. */
   async issueToken(matricule: string, validDays?: number): Promise<IssuedToken> {
     const centre = await this.require(matricule);

@@ -5,6 +5,7 @@ import { TamtamError, isTamtamError, type ErrorCode } from '../../protocol/error
 import { peekSdc } from '../../protocol/sdc/sdc.js';
 import type { HubLog } from '../hub-runtime.js';
 import type { IngestOutcome, IngestPipeline } from '../ingest/ingest-pipeline.js';
+import type { OutboundStore } from '../receivers/outbound-store.js';
 
 export interface StickFileResult {
   /** `up/<folder>/<name>` on the stick. */
@@ -61,6 +62,8 @@ export interface StickImportReport {
 export interface StickImportOptions {
   pipeline: IngestPipeline;
   log: HubLog;
+  /** What waits for a centre's next call (a diagnostic request...): written beside the receipts of every centre whose SDCs the stick carried. */
+  outbound?: OutboundStore;
 }
 
 const sha8 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex').slice(0, 8);
@@ -99,6 +102,7 @@ export async function importStick(stick: Stick, o: StickImportOptions): Promise<
   }
   log.info('stick_import', { root: stick.root, files: files.length, centres: [...new Set(files.map((f) => f.centre))] });
   for (const file of files) report.files.push(await importFile(stick, file, o, report));
+  if (o.outbound) await writePending(stick, o.outbound, report, log);
   report.notices.push(...stick.notices());
   for (const notice of report.notices) log.info('stick_notice', { root: stick.root, notice });
   report.centres = summarise(report.files);
@@ -171,6 +175,24 @@ async function importFile(stick: Stick, file: StickFile, o: StickImportOptions, 
     removed: result.removed, ...(result.code ? { code: result.code } : {}), ...(result.reason ? { reason: result.reason } : {}),
   });
   return result;
+}
+
+/** Left in the outbound store: the item goes when its answer comes (storeDiagnosticAnswer), so every stick carries it until then. */
+async function writePending(stick: Stick, outbound: OutboundStore, report: StickImportReport, log: HubLog): Promise<void> {
+  for (const centre of new Set(report.files.map((f) => f.centre).filter((c): c is string => c !== undefined))) {
+    if (report.receiptError) return;
+    try {
+      for (const item of await outbound.pending(centre)) {
+        const name = receiptFileName(peekSdc(item.payload).header.sequence, item.payload);
+        stick.write('down', centre, name, item.payload);
+        log.info('stick_pending_written', { root: stick.root, centre, file: `down/${centre}/${name}` });
+      }
+    } catch (e) {
+      const error = asError(e);
+      report.receiptError = { code: error.code, message: error.message };
+      log.error('stick_write_failed', { root: stick.root, centre, code: error.code, reason: error.message });
+    }
+  }
 }
 
 function fail(result: StickFileResult, e: unknown, log: HubLog): StickFileResult {

@@ -3,7 +3,7 @@ import { StickWatcher, type StickWatcherOptions } from '../../hardware/usb/stick
 import { isTamtamError } from '../../protocol/errors.js';
 import type { HubLog } from '../hub-runtime.js';
 import type { IngestPipeline } from '../ingest/ingest-pipeline.js';
-import { importStick, type StickImportReport } from './stick-import.js';
+import { importStick, type StickImportOptions, type StickImportReport } from './stick-import.js';
 
 /** How sticks are noticed; the defaults suit a hub machine, tests change them. */
 export type StickWatchTuning = Partial<Omit<StickWatcherOptions, 'roots' | 'onWarning'>>;
@@ -14,6 +14,8 @@ export interface StickReceiverOptions {
   log: HubLog;
   watch?: StickWatchTuning;
   onImported?: (report: StickImportReport) => void;
+  /** Requests waiting for centres (see StickImportOptions.outbound). */
+  outbound?: StickImportOptions['outbound'];
 }
 
 export interface StickReceiver {
@@ -34,7 +36,7 @@ export async function startStickReceiver(o: StickReceiverOptions): Promise<Stick
   const importAt = async (root: string) => {
     if (stopping) return;
     try {
-      const report = await importStick(Stick.open(root), { pipeline: o.pipeline, log });
+      const report = await importStick(Stick.open(root), { pipeline: o.pipeline, log, ...(o.outbound ? { outbound: o.outbound } : {}) });
       o.onImported?.(report);
     } catch (e) {
       log.error('stick_failed', { root, code: isTamtamError(e) ? e.code : 'E_INTERNAL', reason: (e as Error).message, message: 'the stick can be pulled; insert it again to retry' });
