@@ -1,4 +1,3 @@
-import { StickWatcher } from '../hardware/usb/stick-watcher.js';
 import { TamtamError, isTamtamError } from '../protocol/errors.js';
 import type { AgentLog, AgentRuntime } from './agent-runtime.js';
 import { BatchPolicy } from './batch-policy.js';
@@ -43,6 +42,8 @@ export async function runDaemon(agent: AgentRuntime, signal: AbortSignal, o: Dae
 async function watchSticks(agent: AgentRuntime, log: AgentLog): Promise<{ stop(): Promise<void> } | undefined> {
   const t2d = agent.config.t2d!;
   const running = new Map<string, Promise<unknown>>();
+  // Only centres with a USB stick configured pay for chokidar and the mount table code.
+  const { StickWatcher } = await import('../hardware/usb/stick-watcher.js');
   const watcher = new StickWatcher({ roots: t2d.roots, usb: t2d.usb, mountsOnly: t2d.mountsOnly, onWarning: (message) => log('stick_watch_warning', { message }) });
   watcher.on('inserted', (root) => {
     log('stick_inserted', { root, message: 'exchanging: do not remove the stick until stick_done says so' });

@@ -1,6 +1,7 @@
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import { TamtamError } from '../protocol/errors.js';
 import { backoffDelay, type Backoff, type Delivery, type MqttSessionOptions, type SessionEvents, type SessionState, type SessionUsage } from './mqtt-session-options.js';
 
@@ -14,6 +15,10 @@ interface Pending {
 // mqtt.js sends PUBACK when handleMessage's callback gets no error; an error skips it and lets the next packet in.
 const DEFERRED = new Error('acknowledged later by the session owner');
 type PacketSender = { _sendPacket(packet: object, cb?: () => void, cbStorePut?: () => void, noStore?: boolean): void };
+
+// require, not import: importing a CommonJS package makes Node scan its sources for export names, and on mqtt.js that scan
+// runs hot enough to be optimised by TurboFan, whose compiler memory (about 7 MB) the process then keeps for good.
+const { connect } = createRequire(import.meta.url)('mqtt') as typeof import('mqtt');
 
 const linkDown = (message: string, cause?: unknown) => new TamtamError('E_LINK_DOWN', message, { retryable: true, cause });
 const aborted = () => new TamtamError('E_ABORTED', 'aborted by the caller');
@@ -190,6 +195,8 @@ export class MqttSession {
       keepalive: o.keepaliveSec ?? 60,
       connectTimeout: o.connectTimeoutMs ?? 30_000,
       resubscribe: false,
+      // Otherwise mqtt-packet keeps 65,536 two-byte Buffers for packet ids (about 7 MB of heap) for as long as the process lives.
+      writeCache: false,
       ...(o.username !== undefined ? { username: o.username, password: o.password } : {}),
       ...(v5 ? { properties: { sessionExpiryInterval: o.sessionExpirySec ?? 0xffffffff, ...(o.receiveMaximum ? { receiveMaximum: o.receiveMaximum } : {}) } } : {}),
       ...o.tls,

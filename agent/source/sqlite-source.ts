@@ -39,6 +39,8 @@ export class SqliteSource implements SourceAdapter {
       db = new Database(path, { fileMustExist: true, timeout: opts.busyTimeoutMs ?? 10_000 });
       // WAL lets the centre application keep writing while the agent reads.
       db.pragma('journal_mode = WAL');
+      // better-sqlite3 is built with a 16 MB page cache per connection, which the daemon's polls fill and keep for months; SQLite's own default (2 MB) is enough.
+      db.pragma('cache_size = -2000');
       return new SqliteSource(db, path);
     } catch (e) {
       db?.close();

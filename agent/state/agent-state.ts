@@ -108,6 +108,8 @@ export class AgentState {
       db = new Database(path);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
+      // better-sqlite3 is built with a 16 MB page cache per connection, which the daemon's polls fill and keep for months; SQLite's own default (2 MB) is enough.
+      db.pragma('cache_size = -2000');
       const at = db.pragma('user_version', { simple: true }) as number;
       if (at > MIGRATIONS.length) {
         throw new TamtamError('E_CONFIG', `${path} was written by a newer Tamtam (schema ${at}, this one knows ${MIGRATIONS.length}); upgrade the agent`);
