@@ -21,7 +21,7 @@ const STATUS = ['suspended', 'some services', 'all but data', 'all'];
 function centreView(c: Centre) {
   return {
     matricule: c.matricule, name: c.name, city: c.city, phone: c.phone, email: c.email, status: c.status, statusName: STATUS[c.status],
-    enrolled: c.certPem !== null, certificateExpires: c.certNotAfter?.toISOString() ?? null, credit: c.credit,
+    enrolled: c.certPem !== null, certificateExpires: c.certNotAfter?.toISOString() ?? null, credit: c.credit, monthlyBudgetUsd: c.monthlyBudgetUsd,
     lastContact: c.lastContactAt?.toISOString() ?? null, lastSequence: c.lastSequence?.toString() ?? null,
   };
 }

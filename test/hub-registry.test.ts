@@ -104,6 +104,7 @@ test('a monthly budget is set in cents, read back and cleared; an unknown centre
   t.is(await registry.getBudget('CM-B'), null);
   t.is(await registry.setBudget('CM-B', 120.456), 120.46);
   t.is(await registry.getBudget('CM-B'), 120.46);
+  t.is((await registry.require('CM-B')).monthlyBudgetUsd, '120.46', "'hub centre show' prints it from the centre's record");
   t.is(await registry.setBudget('CM-B', null), null);
   t.is(await registry.getBudget('CM-B'), null);
   for (const bad of [-1, Number.NaN, Infinity, 1e9]) t.is(code(await t.throwsAsync(registry.setBudget('CM-B', bad))), 'E_BAD_INPUT', String(bad));

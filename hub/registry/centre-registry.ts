@@ -23,6 +23,8 @@ export interface Centre {
   imei: string | null;
   /** numeric, as text: a credit account is not a float. */
   credit: string;
+  /** The monthly link budget in USD (numeric, as text), null for none. */
+  monthlyBudgetUsd: string | null;
   createdAt: Date;
   lastContactAt: Date | null;
   lastSequence: bigint | null;
@@ -53,7 +55,7 @@ function toCentre(r: Record<string, any>): Centre {
   return {
     id: r.id, matricule: r.matricule, name: r.name, city: r.city, phone: r.phone, email: r.email, status: r.status,
     certPem: r.cert_pem, certKeyId: r.cert_key_id ? new Uint8Array(r.cert_key_id) : null, certNotAfter: r.cert_not_after,
-    imei: r.imei, credit: r.credit, createdAt: r.created_at, lastContactAt: r.last_contact_at,
+    imei: r.imei, credit: r.credit, monthlyBudgetUsd: r.monthly_budget_usd ?? null, createdAt: r.created_at, lastContactAt: r.last_contact_at,
     lastSequence: r.last_sequence === null ? null : BigInt(r.last_sequence),
   };
 }
