@@ -1,4 +1,5 @@
 import type { ByteStream, Dialer } from '../../common/byte-stream.js';
+import { OpenOnce } from '../../common/open-once.js';
 import { isTamtamError } from '../../protocol/errors.js';
 import { abortError } from '../at/async-lock.js';
 import { Modem, type ModemOptions } from './modem.js';
@@ -14,8 +15,7 @@ export type ModemDialerOptions = Omit<ModemOptions, 'driver'> & { driver?: Modem
  */
 export class ModemDialer implements Dialer {
   readonly kind = 'modem';
-  private modem: Modem | undefined;
-  private opening: Promise<Modem> | undefined;
+  private readonly modem = new OpenOnce(() => Modem.open(this.modemOptions()));
 
   constructor(readonly options: ModemDialerOptions) {}
 
@@ -32,26 +32,13 @@ export class ModemDialer implements Dialer {
   }
 
   /** The modem, opened if needed: for a status page that wants its signal between calls. */
-  async open(): Promise<Modem> {
-    if (this.modem) return this.modem;
-    this.opening ??= Modem.open(this.modemOptions()).then(
-      (modem) => {
-        this.modem = modem;
-        this.opening = undefined;
-        return modem;
-      },
-      (e: unknown) => {
-        this.opening = undefined;
-        throw e;
-      },
-    );
-    return this.opening;
+  open(): Promise<Modem> {
+    return this.modem.get();
   }
 
   /** Hangs up any call and closes the port. */
   async dispose(): Promise<void> {
-    const modem = this.modem ?? (await this.opening?.catch(() => undefined));
-    this.modem = undefined;
+    const modem = await this.modem.take();
     await modem?.close();
   }
 

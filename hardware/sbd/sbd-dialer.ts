@@ -1,4 +1,5 @@
 import type { ByteStream, CarrierUsage, Dialer } from '../../common/byte-stream.js';
+import { OpenOnce } from '../../common/open-once.js';
 import { TamtamError } from '../../protocol/errors.js';
 import { abortError } from '../at/async-lock.js';
 import { DEFAULT_MO_RETRY } from './mo-status.js';
@@ -27,8 +28,7 @@ export interface SbdDialerOptions extends SbdModemOptions {
  */
 export class SbdDialer implements Dialer {
   readonly kind = 'sbd';
-  private modem: SbdModem | undefined;
-  private opening: Promise<SbdModem> | undefined;
+  private readonly modem = new OpenOnce(() => SbdModem.open({ ...this.options, baudRate: this.options.baudRate ?? 19_200 }));
   private stream: SbdStream | undefined;
   private readonly totals: SbdStats = emptySbdStats();
 
@@ -67,26 +67,13 @@ export class SbdDialer implements Dialer {
     return { ...this.totals, failures: { ...this.totals.failures } };
   }
 
-  async open(): Promise<SbdModem> {
-    if (this.modem) return this.modem;
-    this.opening ??= SbdModem.open({ ...this.options, baudRate: this.options.baudRate ?? 19_200 }).then(
-      (modem) => {
-        this.modem = modem;
-        this.opening = undefined;
-        return modem;
-      },
-      (e: unknown) => {
-        this.opening = undefined;
-        throw e;
-      },
-    );
-    return this.opening;
+  open(): Promise<SbdModem> {
+    return this.modem.get();
   }
 
   async dispose(): Promise<void> {
     await this.stream?.close();
-    const modem = this.modem ?? (await this.opening?.catch(() => undefined));
-    this.modem = undefined;
+    const modem = await this.modem.take();
     await modem?.close();
   }
 }

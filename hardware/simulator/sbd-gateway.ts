@@ -3,6 +3,7 @@ import { directIpExchange, readDirectIpMessage } from '../../common/directip-rea
 import { TamtamError, wrapError } from '../../protocol/errors.js';
 import { decodeMoConfirmation, decodeMt, encodeMo, encodeMtConfirmation, isImei, MoSessionStatus, MtFlags, MtStatus, type MtMessage } from '../../protocol/sbd/directip.js';
 import { SBD_MT_MAX } from '../../protocol/sbd/sbd-frames.js';
+import { listenOn, closeServer } from '../../common/tcp-listen.js';
 
 /** What a 9602/9603 simulator needs of the gateway at each SBDIX. */
 export interface SbdGatewayPort {
@@ -68,10 +69,7 @@ export class SbdGateway implements SbdGatewayPort {
   async start(): Promise<void> {
     if (this.server) return;
     const server = createServer((socket) => void this.onMt(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => reject(new TamtamError('E_CONFIG', `the SBD gateway simulator cannot listen on 127.0.0.1:${this.o.mtPort ?? 0}: ${e.code ?? e.message}`, { cause: e })));
-      server.listen(this.o.mtPort ?? 0, '127.0.0.1', () => resolve());
-    });
+    await listenOn(server, 'the SBD gateway simulator', '127.0.0.1', this.o.mtPort ?? 0);
     this.server = server;
   }
 
@@ -79,9 +77,7 @@ export class SbdGateway implements SbdGatewayPort {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
+    await closeServer(server, this.sockets);
   }
 
   async mo(imei: string, momsn: number, payload: Uint8Array): Promise<void> {

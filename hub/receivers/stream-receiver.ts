@@ -9,6 +9,7 @@ import { MemoryOutboundStore, type OutboundStore } from './outbound-store.js';
 import { TransferStateDir } from './transfer-state-dir.js';
 import type { CentreState, HubCall } from './hub-call.js';
 import { resolveStreamReceiverOptions, type CentreStatus, type ResolvedStreamReceiverOptions, type StreamCallTuning, type StreamReceiverOptions, type StreamReceiverStats } from './stream-receiver-options.js';
+import { listenOn } from '../../common/tcp-listen.js';
 
 export type { CentreStatus, StreamCallTuning, StreamReceiverOptions, StreamReceiverStats } from './stream-receiver-options.js';
 
@@ -65,10 +66,7 @@ export class StreamReceiver {
       }
     }
     const server = createServer((socket) => this.onConnection(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => reject(new TamtamError('E_CONFIG', `the stream receiver cannot listen on ${this.o.host}:${this.o.port}: ${e.code ?? e.message}; choose another port or stop what holds it`, { cause: e })));
-      server.listen(this.o.port, this.o.host, () => resolve());
-    });
+    await listenOn(server, 'the stream receiver', this.o.host, this.o.port);
     server.on('error', (e) => this.report(wrapError(e, 'E_IO', 'the stream receiver socket failed')));
     this.server = server;
   }

@@ -2,6 +2,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { readDirectIpMessage } from '../../common/directip-reader.js';
 import { TamtamError, wrapError } from '../../protocol/errors.js';
 import { decodeMo, encodeMoConfirmation, MoSessionStatus } from '../../protocol/sbd/directip.js';
+import { listenOn, closeServer } from '../../common/tcp-listen.js';
 
 export interface MoDelivery {
   imei: string;
@@ -50,10 +51,7 @@ export class DirectIpServer {
   async start(): Promise<void> {
     if (this.server) return;
     const server = createServer((socket) => void this.onConnection(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (e: NodeJS.ErrnoException) => reject(new TamtamError('E_CONFIG', `the DirectIP MO server cannot listen on ${this.host}:${this.o.port}: ${e.code ?? e.message}; choose another port or stop what holds it`, { cause: e })));
-      server.listen(this.o.port, this.host, () => resolve());
-    });
+    await listenOn(server, 'the DirectIP MO server', this.host, this.o.port);
     server.on('error', (e) => this.report(wrapError(e, 'E_IO', 'the DirectIP MO server socket failed')));
     this.server = server;
   }
@@ -62,9 +60,7 @@ export class DirectIpServer {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
+    await closeServer(server, this.sockets);
   }
 
   private async onConnection(socket: Socket): Promise<void> {
