@@ -2,8 +2,12 @@ import { isTamtamError, type TamtamError } from '../../protocol/errors.js';
 import type { AtEngine } from './at-engine.js';
 import { sleep } from './async-lock.js';
 
-/** A modem still booting, or one that lost a character, answers the next try. */
-const RETRYABLE_INIT = new Set(['E_MODEM_SILENT', 'E_TIMEOUT', 'E_MODEM_ERROR']);
+/**
+ * A modem still booting, or one that lost a character, answers the next try.
+ * No init command dials, so a dial result (NO CARRIER) answering one is the
+ * previous call's end notice read late, after the port was opened again.
+ */
+const RETRYABLE_INIT = new Set(['E_MODEM_SILENT', 'E_TIMEOUT', 'E_MODEM_ERROR', 'E_DIAL_FAILED']);
 
 export interface InitRetries {
   /** Tries in all. Default 3. */
