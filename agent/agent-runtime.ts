@@ -1,29 +1,31 @@
 import { join } from 'node:path';
 import { takePidLock } from '../common/pid-lock.js';
-import { loadCompressor } from '../protocol/compressor.js';
 import { TamtamError, isTamtamError } from '../protocol/errors.js';
 import { isRelayEnvelope } from '../protocol/sdc/relay-envelope.js';
 import { agentStatus, type AgentStatusReport } from './agent-status.js';
 import { runDaemon } from './agent-daemon.js';
-import { BatchPolicy, recordsPerSdc } from './batch-policy.js';
+import type { BatchPolicy } from './batch-policy.js';
 import { loadAgentIdentity, loadTableSpecs, type AgentConfig } from './config.js';
-import { Exporter, type PackResult } from './exporter.js';
-import { InboundRouter } from './diagnostics/inbound-router.js';
+import type { PackResult } from './exporter.js';
 import { keepRecentErrors } from './diagnostics/recent-errors.js';
 import { createLink } from './link/create-link.js';
-import { emptyUsage, usageDelta, type Link, type LinkUsage } from './link/link.js';
-import { ReceiptApplier, type ReceiptResult } from './receipt-applier.js';
-import { recover, summariseRecovery, type RecoveryReport } from './recovery.js';
+import { usageDelta, type Link, type LinkUsage } from './link/link.js';
+import type { LocalWork } from './local-work.js';
+import type { ReceiptResult } from './receipt-applier.js';
+import { summariseRecovery, type RecoveryReport } from './recovery.js';
 import { openSource, type SourceAdapter } from './source/source-adapter.js';
 import { Spool } from './spool/spool.js';
-import { UsageReporter } from './usage-reporter.js';
 import { AgentState, OPEN_STATES } from './state/agent-state.js';
 import { RelayStore, keepRelayed } from './t2d/relay-store.js';
 import type { TestReportResult } from './setup/test-report.js';
 import { exchangeAt, type StickReport } from './t2d/stick-exchange.js';
+import { usageReportDue } from './usage-report-due.js';
+import { WorkerClient } from './worker/worker-client.js';
 
 /** SDCs in flight on a link at once. */
 const SEND_WINDOW = 8;
+/** SQLite page cache of a daemon whose worker does the work. */
+const DAEMON_CACHE_KB = 256;
 /** Calls `sync --once` makes when they keep dropping. */
 const MAX_CALLS = 5;
 
@@ -36,6 +38,15 @@ export interface AgentRuntimeOptions {
   log?: AgentLog;
   /** How often the daemon looks for validated records and due SDCs. Default 2 s. */
   pollMs?: number;
+  /**
+   * `agent run`: packing, receipts and answers to the hub run in a short-lived
+   * worker process (agent/worker/), started with this config file, so the
+   * daemon that waits for months between batches never holds the codec, the
+   * packing's memory or the compiled code it leaves behind.
+   */
+  worker?: { configPath: string };
+  /** Set by that worker process: it holds work.lock, not the daemon's agent.lock, and its log goes to the daemon, which keeps the errors. */
+  role?: 'worker';
 }
 
 interface RuntimeParts {
@@ -43,12 +54,11 @@ interface RuntimeParts {
   state: AgentState;
   source: SourceAdapter;
   spool: Spool;
-  exporter: Exporter;
-  applier: ReceiptApplier;
   link: Link;
-  recovery: RecoveryReport;
-  reporter: UsageReporter;
-  inbound: InboundRouter;
+  /** Built at open, or on first need when a worker does the daemon's work. */
+  work: LocalWork | undefined;
+  worker: WorkerClient | undefined;
+  recovery: RecoveryReport | undefined;
   release: () => void;
   clock: () => number;
   log: AgentLog;
@@ -70,7 +80,7 @@ export interface SyncReport {
  * so it may be killed at any moment and simply started again.
  */
 export class AgentRuntime {
-  private usageSeen: LinkUsage = emptyUsage();
+  private usageSeen: LinkUsage;
   private readonly receiptWaiters = new Set<() => void>();
   private receiptsApplied = 0;
   /** One stick exchange at a time (two mounts reported together must not write one outbox twice at once), and what waits for a stick. */
@@ -81,12 +91,11 @@ export class AgentRuntime {
   readonly state: AgentState;
   readonly source: SourceAdapter;
   readonly spool: Spool;
-  readonly exporter: Exporter;
-  readonly applier: ReceiptApplier;
   readonly link: Link;
-  readonly recovery: RecoveryReport;
-  private readonly reporter: UsageReporter;
-  private readonly inbound: InboundRouter;
+  /** What recovery at open did; undefined when a worker process recovers (its first pass). */
+  readonly recovery: RecoveryReport | undefined;
+  private work: Promise<LocalWork> | undefined;
+  private readonly worker: WorkerClient | undefined;
   private readonly release: () => void;
   private readonly clock: () => number;
   private readonly log: AgentLog;
@@ -94,23 +103,43 @@ export class AgentRuntime {
 
   private constructor(p: RuntimeParts) {
     ({
-      config: this.config, state: this.state, source: this.source, spool: this.spool, exporter: this.exporter, applier: this.applier, link: this.link,
-      recovery: this.recovery, reporter: this.reporter, inbound: this.inbound, release: this.release, clock: this.clock, log: this.log, pollMs: this.pollMs,
+      config: this.config, state: this.state, source: this.source, spool: this.spool, link: this.link,
+      recovery: this.recovery, worker: this.worker, release: this.release, clock: this.clock, log: this.log, pollMs: this.pollMs,
     } = p);
+    if (p.work) this.work = Promise.resolve(p.work);
+    // A link counts from its creation; a worker's view of the daemon's link starts at the daemon's figures, which are not the worker's to add.
+    this.usageSeen = { ...this.link.usage() };
     this.relayStore = RelayStore.open(this.config.dataDir);
+    this.worker?.onReceipt((r) => this.onReceipt(r));
     this.link.onMessage(async (payload) => {
       if (isRelayEnvelope(payload) && keepRelayed(this.relayStore, this.config.centre, payload, this.log)) return;
-      const result = await this.inbound.accept(payload);
+      if (this.worker) return this.worker.inbound(payload);
+      const result = await (await this.localWork()).inbound.accept(payload);
       if ('receipt' in result) this.onReceipt(result.receipt);
     });
+  }
+
+  /** A worker process is packing (agent/worker/). */
+  get packing(): boolean {
+    return this.worker?.packing ?? false;
+  }
+
+  /** The parts that need the codec and the keys: opened once, at first need when a worker does the daemon's work. */
+  private localWork(): Promise<LocalWork> {
+    this.work ??= import('./local-work.js').then(async ({ openLocalWork }) => {
+      const { work, recovery } = await openLocalWork({ config: this.config, state: this.state, source: this.source, spool: this.spool, link: this.link, log: this.log });
+      for (const r of recovery.inbox) this.onReceipt(r);
+      return work;
+    });
+    return this.work;
   }
 
   /** One insertion of a USB stick mounted at `root`; a stick that cannot be read gives a report with the error, nothing written. */
   exchangeWithStick(root: string): Promise<StickReport> {
     const { centre, t2d } = this.config;
-    const run = this.sticks.then(() => exchangeAt(root, {
-      centre, state: this.state, spool: this.spool, applier: this.applier, relayStore: this.relayStore, link: t2d?.relay === false ? undefined : this.link, log: this.log, onReceipt: (r) => this.onReceipt(r),
-      inbound: (p) => this.inbound.accept(p, { fromStick: true }),
+    const run = this.sticks.then(() => this.localWork()).then(({ applier, inbound }) => exchangeAt(root, {
+      centre, state: this.state, spool: this.spool, applier, relayStore: this.relayStore, link: t2d?.relay === false ? undefined : this.link, log: this.log, onReceipt: (r) => this.onReceipt(r),
+      inbound: (p) => inbound.accept(p, { fromStick: true }),
     }));
     this.sticks = run.catch(() => undefined);
     return run;
@@ -118,31 +147,39 @@ export class AgentRuntime {
 
   static async open(config: AgentConfig, o: AgentRuntimeOptions = {}): Promise<AgentRuntime> {
     const clock = o.clock ?? Date.now;
+    const worker = o.role === 'worker';
     // Its last errors are kept in the state for diagnostic reports; none is logged before the state opens.
-    const log = keepRecentErrors(o.log ?? (() => {}), () => state, clock);
-    const release = takePidLock(join(config.dataDir, 'agent.lock'), `the agent data folder ${config.dataDir}`);
+    const log = worker ? (o.log ?? (() => {})) : keepRecentErrors(o.log ?? (() => {}), () => state, clock);
+    // The worker process runs under the daemon's lock, and holds work.lock itself (worker-main.ts).
+    const release = worker ? () => {} : takePidLock(join(config.dataDir, 'agent.lock'), `the agent data folder ${config.dataDir}`);
     let state: AgentState | undefined;
     let source: SourceAdapter | undefined;
+    let link: Link | undefined;
     try {
-      const identity = loadAgentIdentity(config);
-      const tables = loadTableSpecs(config);
-      state = AgentState.open(join(config.dataDir, 'state.db'), { clock });
-      source = await openSource(config.source);
+      // A daemon that leaves the work to a worker only counts and looks up: a small page cache does, and is not kept for months.
+      const cacheKb = o.worker ? DAEMON_CACHE_KB : undefined;
+      state = AgentState.open(join(config.dataDir, 'state.db'), { clock, cacheKb });
+      source = await openSource(config.source, { cacheKb });
       const spool = Spool.open(config.dataDir, { clock });
-      const compressor = await loadCompressor();
-      const common = { state, source, spool, compressor, identity };
-      const recent = state.recentSdcs('data', 'done', 20);
-      const exporter = new Exporter({ ...common, tables, maxRecords: recordsPerSdc(config.batching.maxRecords, config.link.profile.upKbps, recent) });
-      const applier = new ReceiptApplier(common);
-      const report = await recover({ ...common, exporter, applier, tables: tables.map((t) => t.name) });
-      const link = o.link ?? await createLink(config.centre, config.link, { dataDir: config.dataDir, now: clock });
-      const reporter = new UsageReporter({
-        ...common, tables: tables.map((t) => t.name), profile: config.link.profile.name, everySeconds: config.batching.usageReportMinutes * 60,
-      });
-      const inbound = new InboundRouter({ ...common, config, applier, link, log });
-      log('agent_opened', { centre: config.centre, recovered: summariseRecovery(report) });
-      return new AgentRuntime({ config, state, source, spool, exporter, applier, link, recovery: report, reporter, inbound, release, clock, log, pollMs: o.pollMs ?? 2000 });
+      link = o.link ?? await createLink(config.centre, config.link, { dataDir: config.dataDir, now: clock });
+      const parts = { config, state, source, spool, link, release, clock, log, pollMs: o.pollMs ?? 2000 };
+      if (o.worker) {
+        // Checked here too, though only the worker uses them: a bad key or dictionary stops `agent run` at once with why, not at each pass.
+        loadAgentIdentity(config);
+        loadTableSpecs(config);
+        const client = new WorkerClient({ configPath: o.worker.configPath, state, spool, log, link });
+        log('agent_opened', { centre: config.centre, worker: true });
+        return new AgentRuntime({ ...parts, work: undefined, worker: client, recovery: undefined });
+      }
+      const { openLocalWork } = await import('./local-work.js');
+      const { work, recovery } = await openLocalWork({ config, state, source, spool, link, log });
+      const recovered = summariseRecovery(recovery);
+      if (!worker) log('agent_opened', { centre: config.centre, recovered });
+      // Receipts waiting in the inbox are a worker's daily work, not something a crash left.
+      else if (Object.entries(recovered).some(([k, n]) => k !== 'inbox' && n > 0)) log('recovered', recovered);
+      return new AgentRuntime({ ...parts, work, worker: undefined, recovery });
     } catch (e) {
+      if (!o.link) await link?.dispose?.();
       state?.close();
       await source?.close();
       release();
@@ -162,15 +199,30 @@ export class AgentRuntime {
   async pack(all: boolean, policy?: BatchPolicy): Promise<PackResult> {
     const tables = this.config.tables.map((t) => t.name);
     const due = all || !policy ? tables : (await policy.check(this.source, tables)).filter((d) => d.pack).map((d) => d.table);
-    if (this.reporter.due()) {
-      const sequence = await this.reporter.pack();
+    const result = this.worker
+      ? await this.worker.pass({ tables: due, report: usageReportDue(this.state, this.config.batching.usageReportMinutes * 60) })
+      : await this.packTables(due);
+    for (const t of due) policy?.packed(t);
+    return result;
+  }
+
+  /** Packs `tables` here, and a usage report when one is due; the worker process's pack. */
+  async packTables(tables: string[]): Promise<PackResult> {
+    const { reporter, exporter } = await this.localWork();
+    if (reporter.due()) {
+      const sequence = await reporter.pack();
       this.log('usage_report_packed', { sequence });
     }
-    if (due.length === 0) return { sdcs: [], records: 0, refused: [] };
-    const result = await this.exporter.pack({ tables: due });
-    for (const t of due) policy?.packed(t);
+    if (tables.length === 0) return { sdcs: [], records: 0, refused: [] };
+    const result = await exporter.pack({ tables });
     if (result.sdcs.length > 0) this.log('packed', { sdcs: result.sdcs.length, records: result.records });
     return result;
+  }
+
+  /** An SDC from the hub, handled here: the worker process's door for what the daemon got on its link. */
+  async acceptInbound(payload: Uint8Array): Promise<void> {
+    const result = await (await this.localWork()).inbound.accept(payload);
+    if ('receipt' in result) this.onReceipt(result.receipt);
   }
 
   /** Outbox SDCs never sent, or sent longer ago than the receipt timeout, oldest first. */
@@ -289,7 +341,8 @@ export class AgentRuntime {
   async sendTestReport(timeoutMs: number, signal?: AbortSignal): Promise<TestReportResult> {
     const { sendTestReport } = await import('./setup/test-report.js');
     const parts = { link: this.link, state: this.state, spool: this.spool, clock: this.clock, receiptWaiters: this.receiptWaiters };
-    return sendTestReport({ ...parts, pack: () => this.reporter.pack(), meter: () => this.meter() }, timeoutMs, signal);
+    const { reporter } = await this.localWork();
+    return sendTestReport({ ...parts, pack: () => reporter.pack(), meter: () => this.meter() }, timeoutMs, signal);
   }
 
   /** The daemon: until `signal` aborts, pack by the batch policy and keep the outbox flowing. */
@@ -308,6 +361,7 @@ export class AgentRuntime {
     this.meter();
     await this.link.close();
     await this.link.dispose?.();
+    await this.worker?.close();
     await this.source.close();
     this.state.close();
     this.release();

@@ -4,6 +4,7 @@ import { packJsonReport } from './diagnostics/pack-json-report.js';
 import type { SourceAdapter } from './source/source-adapter.js';
 import type { Spool } from './spool/spool.js';
 import type { AgentState } from './state/agent-state.js';
+import { USAGE_REPORT_AT, usageReportDue } from './usage-report-due.js';
 
 export interface UsageReporterOptions {
   state: AgentState;
@@ -30,7 +31,6 @@ export interface UsageReportBody {
   backlog: Record<string, Record<string, number>>;
 }
 
-const LAST_AT = 'usage_report_at';
 const LAST_DAY = 'usage_report_day';
 
 /**
@@ -43,14 +43,7 @@ export class UsageReporter {
   constructor(private readonly o: UsageReporterOptions) {}
 
   due(): boolean {
-    if (this.o.everySeconds <= 0) return false;
-    const seen = this.o.state.meta(LAST_AT);
-    // The first report waits a whole period: a new centre has nothing to say yet, and its first syncs stay just its records.
-    if (seen === undefined) {
-      this.o.state.setMeta(LAST_AT, String(this.o.state.clock()));
-      return false;
-    }
-    return this.o.state.clock() - Number(seen) >= this.o.everySeconds * 1000;
+    return usageReportDue(this.o.state, this.o.everySeconds);
   }
 
   /** Packs a report into the outbox; returns its sequence. */
@@ -66,7 +59,7 @@ export class UsageReporter {
         usage: state.usage(fromDay).map((u) => ({ ...u, costUsd: Math.round(u.costUsd * 1e6) / 1e6 })), backlog,
       };
       const sequence = packJsonReport(this.o, 'usageReport', body, now);
-      state.setMeta(LAST_AT, String(now));
+      state.setMeta(USAGE_REPORT_AT, String(now));
       state.setMeta(LAST_DAY, new Date(now).toISOString().slice(0, 10));
       return sequence;
     });

@@ -83,7 +83,8 @@ async function enrolCommand(ctx: CommandContext): Promise<void> {
 
 async function run(ctx: CommandContext): Promise<void> {
   let print = ctx.err;
-  const agent = await AgentRuntime.open(loadAgentConfig(configPath(ctx)), { log: jsonLog(() => print) });
+  const path = configPath(ctx);
+  const agent = await AgentRuntime.open(loadAgentConfig(path), { log: jsonLog(() => print), worker: { configPath: path } });
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
   process.once('SIGTERM', () => stop.abort());

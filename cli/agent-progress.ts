@@ -46,7 +46,7 @@ export async function startProgress(ctx: CommandContext, agent: AgentRuntime, mo
   // Loaded only when shown: a daemon under systemd never carries it.
   const { ProgressReporter } = await import('../agent/progress/progress-reporter.js');
   const reporter = new ProgressReporter(agent, { output: { ...(terminal ? { terminal } : {}), line: ctx.err }, logEveryMs, minActs });
-  reporter.start();
+  await reporter.start();
   return reporter;
 }
 

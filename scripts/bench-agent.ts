@@ -20,7 +20,9 @@ import { fillCentreDatabase, generateActs, type ActTable } from './sample-acts.j
  * encrypt, fsync to the outbox), and `agent_idle_rss_mb`, the resident memory
  * of the `tamtam agent run` daemon once it has done a centre's work and waits:
  * it sends those births and packs and sends 10,000 deaths itself, as a daemon
- * does every day, so its memory holds what packing leaves behind.
+ * does every day. The packing runs in the daemon's worker process, which ends
+ * with each pass (docs/ARCHITECTURE.md), so `agent_pass_peak_rss_mb` also
+ * gives the most the daemon and its worker held together while they worked.
  */
 const bin = fileURLToPath(new URL('../../bin/tamtam.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'tamtam-bench-agent-'));
@@ -47,6 +49,40 @@ async function until(what: string, check: () => boolean, timeoutMs: number): Pro
 /** Extra node flags for the daemon, e.g. BENCH_NODE_FLAGS='--max-semi-space-size=1', to see what V8's heap sizing costs; never set for the reported figure. */
 const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+/** The resident MB of `pid` and its children (the worker, during a pass); a process gone meanwhile counts 0. */
+function treeRssMb(pid: number): number {
+  const read = (p: number) => {
+    try {
+      return rssMb(p);
+    } catch {
+      return 0;
+    }
+  };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // gone: no children
+  }
+  return read(pid) + children.reduce((n, c) => n + read(c), 0);
+}
+
+/** Resident MB by what is mapped: the node binary, anonymous memory (V8's heap, WebAssembly memory, large mallocs), the malloc heap, and each library. */
+function rssByMapping(pid: number): string {
+  const kb = new Map<string, number>();
+  let mapping = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      mapping = head[1] === process.execPath ? 'node' : (head[1]!.split('/').pop() || 'anon');
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kb.set(mapping, (kb.get(mapping) ?? 0) + Number(rss[1]));
+  }
+  return [...kb].filter(([, v]) => v >= 512).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${(v / 1024).toFixed(1)}`).join(' ');
+}
 
 /** The daemon's own packing time, from its log: `agent_opened` to the `packed` event that brings it to COUNT records. */
 function packTimer(): { feed(chunk: string): void; seconds(): number | undefined } {
@@ -116,12 +152,15 @@ try {
     try {
       const centreDb = new Database(dbPath, { readonly: true });
       const exported = (table: ActTable) => (centreDb.prepare(`SELECT count(*) AS n FROM ${table} WHERE status = 4`).get() as { n: number }).n === COUNT;
+      let peak = 0;
+      const sampler = setInterval(() => (peak = Math.max(peak, treeRssMb(daemon.pid!))), 50);
       try {
         await until('the backlog to be packed and exported', () => {
           if (!running()) throw new Error(`the daemon exited (${daemon.exitCode ?? daemon.signalCode}) before the backlog was exported`);
           return TABLES.every(exported);
         }, 180_000);
       } finally {
+        clearInterval(sampler);
         centreDb.close();
       }
       await new Promise((r) => setTimeout(r, IDLE_EARLY_MS));
@@ -137,7 +176,9 @@ try {
       console.log(`agent_daemon_pack_10k_s=${daemonPack.seconds()?.toFixed(2) ?? 'unknown'}`);
       console.log(`agent_idle_rss_mb=${rss.toFixed(1)} (after ${IDLE_MS / 1000} s idle; ${early.toFixed(1)} after ${IDLE_EARLY_MS / 1000} s)`);
       // RSS counts the node binary's code pages, which every node process on the machine shares.
+      console.log(`agent_pass_peak_rss_mb=${peak.toFixed(1)} (the daemon and its worker while packing and sending, sampled every 50 ms)`);
       console.log(`agent_idle_private_mb=${kb('Private_Dirty').toFixed(1)} agent_idle_shared_code_mb=${kb('Shared_Clean').toFixed(1)}`);
+      console.log(`agent_idle_rss_by_mapping_mb ${rssByMapping(daemon.pid!)}`);
     } finally {
       if (running()) {
         daemon.kill('SIGTERM');

@@ -10,6 +10,8 @@ export interface ProgressSubject {
   readonly source: Pick<SourceAdapter, 'countByStatus'>;
   readonly link: Pick<Link, 'usage'>;
   readonly config: { readonly tables: readonly { readonly name: string }[] };
+  /** True while a worker process packs: the centre's records and the state then disagree for moments (claimed, not yet journaled). */
+  readonly packing?: boolean;
 }
 
 export interface ProgressOutput {
@@ -59,6 +61,9 @@ export class ProgressReporter {
   private drawn = '';
   private bytesPerAct = 0;
   private stopped = false;
+  private previous: ProgressSnapshot | undefined;
+  /** The last sample waited for a pack to end: the next comes soon, not at the idle pace. */
+  private deferred = false;
   private stopping: Promise<void> | undefined;
   private readonly clock: () => number;
 
@@ -66,8 +71,9 @@ export class ProgressReporter {
     this.clock = o.clock ?? Date.now;
   }
 
-  start(): void {
-    this.schedule(0);
+  /** Takes the first sample before it resolves, so a backlog is seen whole before the work on it starts. */
+  start(): Promise<void> {
+    return this.tick();
   }
 
   /** A log line, printed above the bar so that the bar stays the last line. */
@@ -79,6 +85,9 @@ export class ProgressReporter {
 
   /** Takes one sample now, as the timer does; returns what it drew, or undefined while no backlog shows. */
   async sample(): Promise<ProgressSnapshot | undefined> {
+    // Nothing is sent while the daemon's worker packs, so no line is lost by waiting for its end to read figures that agree.
+    this.deferred = this.agent.packing === true;
+    if (this.deferred) return this.previous;
     // Read before the open SDCs: one packed in between is then either in neither or counted once, as made since the start.
     const nextSequence = Number(this.agent.state.meta('next_sequence') ?? 0);
     const open = new Map(this.agent.state.sdcs(OPEN_STATES).filter((s) => s.kind === 'data').map((s) => [s.sequence, s] as const));
@@ -109,7 +118,7 @@ export class ProgressReporter {
       b.done += sdc.count;
     }
     const sent = bytesUp - b.bytesUpAtStart;
-    const snapshot = b.tracker.update({ actsDone: b.done, actsTotal: b.done + waitingActs, bytesSent: sent, bytesTotal: sent + this.bytesWaiting([...open.values()], validated) });
+    const snapshot = this.previous = b.tracker.update({ actsDone: b.done, actsTotal: b.done + waitingActs, bytesSent: sent, bytesTotal: sent + this.bytesWaiting([...open.values()], validated) });
     this.draw(snapshot, false);
     if (min > 0 && snapshot.finished) this.finish(snapshot);
     return snapshot;
@@ -159,14 +168,17 @@ export class ProgressReporter {
     this.backlog = undefined;
   }
 
+  private tick(): Promise<void> {
+    this.ticking = this.sample().then(() => undefined, () => undefined).finally(() => {
+      this.ticking = undefined;
+      this.schedule(this.backlog || this.deferred ? this.o.everyMs ?? 1000 : this.o.idleEveryMs ?? 10_000);
+    });
+    return this.ticking;
+  }
+
   private schedule(ms: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.ticking = this.sample().then(() => undefined, () => undefined).finally(() => {
-        this.ticking = undefined;
-        this.schedule(this.backlog ? this.o.everyMs ?? 1000 : this.o.idleEveryMs ?? 10_000);
-      });
-    }, ms);
+    this.timer = setTimeout(() => void this.tick(), ms);
     // Progress is a view: it never keeps a finished command alive.
     this.timer.unref();
   }

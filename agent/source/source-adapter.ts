@@ -42,14 +42,15 @@ export type SourceConfig =
   | { kind: 'postgres'; url: string; /** Connections kept to the centre's server; default 3. */ poolMax?: number };
 
 /**
+ * `cacheKb`: an SQLite page cache other than the 2 MB default.
  * Dialect → driver, as in kysely: each driver is loaded only when a centre uses
  * it, so an agent reading SQLite never loads pg and the other way round.
  */
-export async function openSource(config: SourceConfig): Promise<SourceAdapter> {
+export async function openSource(config: SourceConfig, opts: { cacheKb?: number } = {}): Promise<SourceAdapter> {
   switch (config?.kind) {
     case 'sqlite': {
       const { SqliteSource } = await import('./sqlite-source.js');
-      return SqliteSource.open(config.path, { busyTimeoutMs: config.busyTimeoutMs });
+      return SqliteSource.open(config.path, { busyTimeoutMs: config.busyTimeoutMs, cacheKb: opts.cacheKb });
     }
     case 'postgres': {
       const { PostgresSource } = await import('./postgres-source.js');

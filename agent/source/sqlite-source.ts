@@ -30,7 +30,7 @@ export class SqliteSource implements SourceAdapter {
 
   private constructor(private readonly db: Database.Database, private readonly path: string) {}
 
-  static async open(path: string, opts: { busyTimeoutMs?: number } = {}): Promise<SqliteSource> {
+  static async open(path: string, opts: { busyTimeoutMs?: number; cacheKb?: number } = {}): Promise<SqliteSource> {
     if (typeof path !== 'string' || path === '' || !existsSync(path)) {
       throw new TamtamError('E_CONFIG', `centre database ${JSON.stringify(path)} not found: set the source path to the centre application's SQLite file`);
     }
@@ -40,10 +40,12 @@ export class SqliteSource implements SourceAdapter {
       // WAL lets the centre application keep writing while the agent reads.
       db.pragma('journal_mode = WAL');
       // better-sqlite3 is built with a 16 MB page cache per connection, which the daemon's polls fill and keep for months; SQLite's own default (2 MB) is enough.
-      db.pragma('cache_size = -2000');
+      db.pragma(`cache_size = -${opts.cacheKb ?? 2000}`);
       return new SqliteSource(db, path);
     } catch (e) {
       db?.close();
+      const code = (e as { code?: unknown })?.code;
+      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw sqliteError(e, `cannot open centre database ${path}`);
       throw wrapError(e, 'E_CONFIG', `cannot open centre database ${path} (${e instanceof Error ? e.message : String(e)}): check it is an SQLite file the agent may read and write`);
     }
   }

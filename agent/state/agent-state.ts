@@ -100,7 +100,8 @@ export class AgentState {
 
   private constructor(private readonly db: Database.Database, readonly clock: Clock) {}
 
-  static open(path: string, opts: { clock?: Clock } = {}): AgentState {
+  /** `cacheKb`: SQLite's page cache; default 2000 KB. */
+  static open(path: string, opts: { clock?: Clock; cacheKb?: number } = {}): AgentState {
     const clock = opts.clock ?? Date.now;
     let db: Database.Database | undefined;
     try {
@@ -109,7 +110,7 @@ export class AgentState {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       // better-sqlite3 is built with a 16 MB page cache per connection, which the daemon's polls fill and keep for months; SQLite's own default (2 MB) is enough.
-      db.pragma('cache_size = -2000');
+      db.pragma(`cache_size = -${opts.cacheKb ?? 2000}`);
       const at = db.pragma('user_version', { simple: true }) as number;
       if (at > MIGRATIONS.length) {
         throw new TamtamError('E_CONFIG', `${path} was written by a newer Tamtam (schema ${at}, this one knows ${MIGRATIONS.length}); upgrade the agent`);

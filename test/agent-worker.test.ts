@@ -1,0 +1,97 @@
+import test from 'ava';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ActTable } from '../scripts/sample-acts.js';
+import { E2eRig, pollUntil, startServices, type LogEvent, type RigCentre, type Services } from './helpers/e2e-rig.js';
+
+/*
+ * `agent run` leaves packing, receipts and diagnostics to a worker process
+ * it forks for each pass (agent/worker/). A real daemon, hub, Mosquitto and
+ * PostgreSQL; the processes are read from /proc.
+ */
+let services: Services;
+test.before(async () => {
+  services = await startServices();
+});
+test.after.always(async () => {
+  await services?.stop();
+});
+
+const TABLES: ActTable[] = ['births', 'deaths'];
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** A zombie (dead, not yet reaped by whoever adopted it) counts as gone. */
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function everyActOnce(t: { deepEqual(a: unknown, b: unknown, m?: string): void }, rig: E2eRig, centre: RigCentre, validated: Map<ActTable, number[]>): Promise<void> {
+  for (const table of TABLES) {
+    const sent = validated.get(table)!;
+    await rig.waitForCentral(table, centre, sent.length, 120_000);
+    t.deepEqual((await rig.centralRows(table, centre)).map((r) => r.source_numero), sent, `${table}: every validated act once`);
+    await pollUntil(() => centre.at(table, 4).length, (n) => n === sent.length, `${table} all exported at the centre`);
+  }
+}
+
+test.serial('the daemon packs in a worker process that ends with each pass; killed -9 mid-pass, it leaves no worker behind, and the next daemon finishes the work', async (t) => {
+  const rig = await E2eRig.create(services, 'worker_kill', TABLES);
+  t.teardown(() => rig.close());
+  await rig.startHub();
+  const centre = await rig.addCentre({ matricule: 'CM-WRK-YDE-01', count: 8000 });
+  await centre.enrol();
+  const validated = new Map(TABLES.map((table) => [table, centre.at(table, 2)] as const));
+
+  const first = rig.spawnAgent(centre);
+  const [worker] = await pollUntil(() => childrenOf(first.child.pid!), (c) => c.length > 0, 'worker process of the first daemon', 30_000, 10);
+  t.true(readFileSync(`/proc/${worker}/cmdline`, 'utf8').includes('worker-main.js'), 'the child is the worker');
+  await first.kill9();
+  await pollUntil(() => alive(worker!), (a) => !a, 'end of the worker after its daemon was killed', 10_000, 20);
+
+  const second = rig.spawnAgent(centre);
+  await everyActOnce(t, rig, centre, validated);
+  t.true(second.count((e) => e.event === 'packed') > 0 || first.count((e) => e.event === 'packed') > 0, "the worker's log lines come out of the daemon");
+  await pollUntil(() => childrenOf(second.child.pid!), (c) => c.length === 0, 'the daemon idle with no worker', 30_000);
+  t.true(second.running, 'the daemon keeps running');
+});
+
+test.serial('a worker that cannot do its work says why; the daemon keeps running, waits longer between tries, and finishes once the cause is gone', async (t) => {
+  const rig = await E2eRig.create(services, 'worker_fail', TABLES);
+  t.teardown(() => rig.close());
+  await rig.startHub();
+  const centre = await rig.addCentre({ matricule: 'CM-WRK-DLA-02', count: 300, batching: { minRecords: 1 } });
+  await centre.enrol();
+  const config = JSON.parse(readFileSync(centre.configPath, 'utf8')) as { source: Record<string, unknown> };
+  config.source.busyTimeoutMs = 200;
+  writeFileSync(centre.configPath, JSON.stringify(config));
+  const waiting = new Map(TABLES.map((table) => [table, centre.at(table, 2)] as const));
+  for (const table of TABLES) centre.setStatus(table, waiting.get(table)!, 1);
+  const daemon = rig.spawnAgent(centre);
+  await daemon.waitFor((e) => e.event === 'agent_opened', 'the daemon up');
+
+  // Staff validate the acts; then the centre's application holds its database's write lock: the worker cannot open it or claim records.
+  for (const table of TABLES) centre.setStatus(table, waiting.get(table)!, 2);
+  centre.db.exec('BEGIN IMMEDIATE');
+  const validated = new Map(TABLES.map((table) => [table, centre.at(table, 2)] as const));
+  const locked = (e: LogEvent) => e.event === 'error' && e.code === 'E_IO' && /locked/.test(String(e.message));
+  await daemon.waitForCount(locked, 3, 'three failed passes', 60_000);
+  const at = daemon.events.filter(locked).map((e) => Date.parse(e.t!));
+  t.true(at[2]! - at[1]! >= 3_500, `the second wait (${at[2]! - at[1]!} ms) is longer than a poll: a broken setup does not start a process every 2 s`);
+  t.true(daemon.running);
+  t.deepEqual(TABLES.map((table) => centre.at(table, 3).length), [0, 0], 'nothing half-claimed');
+  t.false(existsSync(`${centre.config.dataDir}/work.lock`), 'no worker lock left');
+
+  centre.db.exec('COMMIT');
+  await everyActOnce(t, rig, centre, validated);
+  t.true(daemon.running);
+});
