@@ -1,7 +1,10 @@
 import test from 'ava';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeAgentConfig, type AgentConfigInput } from '../agent/config.js';
+import { LinkRig } from '../scripts/link-rig.js';
 import type { ActTable } from '../scripts/sample-acts.js';
-import { E2eRig, pollUntil, startServices, type LogEvent, type RigCentre, type Services } from './helpers/e2e-rig.js';
+import { E2eRig, LoggedProcess, pollUntil, startServices, type LogEvent, type RigCentre, type Services } from './helpers/e2e-rig.js';
 
 /*
  * `agent run` leaves packing, receipts and diagnostics to a worker process
@@ -93,5 +96,18 @@ test.serial('a worker that cannot do its work says why; the daemon keeps running
 
   centre.db.exec('COMMIT');
   await everyActOnce(t, rig, centre, validated);
+  t.true(daemon.running);
+});
+
+test.serial('over a call through the modem simulator, the daemon applies the receipts its worker gets during the call, then hangs up', async (t) => {
+  const rig = await LinkRig.start({ upKbps: 64, rttMs: 100, connectDelayMs: 100, guardTimeMs: 100, acts: 300, batching: { maxRecords: 50, minRecords: 1 } });
+  t.teardown(() => rig.stop());
+  const configPath = join(rig.dir, 'tamtam-agent.json');
+  writeAgentConfig(configPath, rig.config as unknown as AgentConfigInput);
+  const daemon = LoggedProcess.tamtam('daemon', ['agent', 'run', '--config', configPath]);
+  t.teardown(() => daemon.kill9());
+  await daemon.waitFor((e) => e.event === 'call_done' && e.waiting === 0, 'a call that ends with every receipt applied', 120_000);
+  t.is(await rig.centralCount(), 300);
+  t.is(daemon.count((e) => e.event === 'receipt'), 6, 'one receipt an SDC of 50, each logged once');
   t.true(daemon.running);
 });
