@@ -68,6 +68,26 @@ test.serial('the daemon packs in a worker process that ends with each pass; kill
   t.true(second.running, 'the daemon keeps running');
 });
 
+test.serial('stopped during a pass (SIGTERM to daemon and worker, as systemd sends), the daemon lets the pass finish and exits cleanly', async (t) => {
+  const rig = await E2eRig.create(services, 'worker_stop', TABLES);
+  t.teardown(() => rig.close());
+  await rig.startHub();
+  const centre = await rig.addCentre({ matricule: 'CM-WRK-GAR-03', count: 8000 });
+  await centre.enrol();
+  const validated = TABLES.map((table) => centre.at(table, 2).length);
+  const daemon = rig.spawnAgent(centre);
+  const [worker] = await pollUntil(() => childrenOf(daemon.child.pid!), (c) => c.length > 0, 'worker process', 30_000, 10);
+  // Once it holds work.lock its handlers are in place: before that, a signal ends it as it would any process.
+  await pollUntil(() => existsSync(join(centre.config.dataDir, 'work.lock')), (held) => held, 'the worker at work', 10_000, 10);
+  process.kill(worker!, 'SIGTERM');
+  const exit = await daemon.stop(60_000);
+  t.is(exit.code, 0, daemon.tail());
+  t.is(daemon.count((e) => e.event === 'error'), 0, daemon.tail());
+  t.false(alive(worker!));
+  t.deepEqual(TABLES.map((table) => centre.count(table, 2)), [0, 0], 'the pass packed everything validated');
+  t.deepEqual(TABLES.map((table) => centre.count(table, 3, 4)), validated);
+});
+
 test.serial('a worker that cannot do its work says why; the daemon keeps running, waits longer between tries, and finishes once the cause is gone', async (t) => {
   const rig = await E2eRig.create(services, 'worker_fail', TABLES);
   t.teardown(() => rig.close());
