@@ -21,6 +21,7 @@ import type { TestReportResult } from './setup/test-report.js';
 import { exchangeAt, type StickReport } from './t2d/stick-exchange.js';
 import { usageReportDue } from './usage-report-due.js';
 import { WorkerClient } from './worker/worker-client.js';
+import { takeWorkLock } from './worker/work-lock.js';
 
 /** SDCs in flight on a link at once. */
 const SEND_WINDOW = 8;
@@ -150,8 +151,13 @@ export class AgentRuntime {
     const worker = o.role === 'worker';
     // Its last errors are kept in the state for diagnostic reports; none is logged before the state opens.
     const log = worker ? (o.log ?? (() => {})) : keepRecentErrors(o.log ?? (() => {}), () => state, clock);
-    // The worker process runs under the daemon's lock, and holds work.lock itself (worker-main.ts).
-    const release = worker ? () => {} : takePidLock(join(config.dataDir, 'agent.lock'), `the agent data folder ${config.dataDir}`);
+    // The worker process runs under the daemon's lock, and holds work.lock itself (run-pass.ts); what works in-process holds both.
+    const agentLock = worker ? () => {} : takePidLock(join(config.dataDir, 'agent.lock'), `the agent data folder ${config.dataDir}`);
+    let workLock = () => {};
+    const release = () => {
+      workLock();
+      agentLock();
+    };
     let state: AgentState | undefined;
     let source: SourceAdapter | undefined;
     let link: Link | undefined;
@@ -171,6 +177,7 @@ export class AgentRuntime {
         log('agent_opened', { centre: config.centre, worker: true });
         return new AgentRuntime({ ...parts, work: undefined, worker: client, recovery: undefined });
       }
+      if (!worker) workLock = await takeWorkLock(config.dataDir);
       const { openLocalWork } = await import('./local-work.js');
       const { work, recovery } = await openLocalWork({ config, state, source, spool, link, log });
       const recovered = summariseRecovery(recovery);

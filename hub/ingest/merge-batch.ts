@@ -110,17 +110,15 @@ const UNIQUE_VIOLATION = '23505';
 
 /**
  * The common case, a batch of new records, costs one COPY straight into the
- * central table: the keys already there are looked up first and left out.
- * Another hub merging the same record at the same moment makes the COPY hit
- * the unique key; the savepoint undoes it and the caller takes the slow path.
+ * central table, with no lookup first: a record the hub already has (sent
+ * again under another SDC, or merged by another hub process at the same
+ * moment) makes the COPY hit the unique key, the savepoint undoes it, and the
+ * caller takes the slow path, which sorts merged from duplicate.
  */
 async function copyNewRows(tx: Transaction, o: MergeOptions, cols: string[]): Promise<MergeResult | undefined> {
   const { batch, shape } = o;
   const central = centralTableSql(batch.table);
-  const numeros = [...new Set(batch.rows.map((r) => String(r[shape.numero])))];
-  const { rows: existing } = await tx.query<{ source_numero: string; record_version: number }>(
-    `SELECT source_numero, record_version FROM ${central} WHERE centre_id = $1 AND source_numero = ANY($2::bigint[])`, [o.centreId, numeros]);
-  const taken = new Set(existing.map((r) => `${r.source_numero}:${r.record_version}`));
+  const taken = new Set<string>();
   const fresh: number[] = [];
   for (const r of allRows(batch)) {
     const key = keyOf(batch, shape, r);
