@@ -114,9 +114,7 @@ export class AgentRuntime {
     this.worker?.onReceipt((r) => this.onReceipt(r));
     this.link.onMessage(async (payload) => {
       if (isRelayEnvelope(payload) && keepRelayed(this.relayStore, this.config.centre, payload, this.log)) return;
-      if (this.worker) return this.worker.inbound(payload);
-      const result = await (await this.localWork()).inbound.accept(payload);
-      if ('receipt' in result) this.onReceipt(result.receipt);
+      return this.worker ? this.worker.inbound(payload) : this.acceptInbound(payload);
     });
   }
 
@@ -226,7 +224,7 @@ export class AgentRuntime {
     return result;
   }
 
-  /** An SDC from the hub, handled here: the worker process's door for what the daemon got on its link. */
+  /** An SDC from the hub, handled in this process: the link's, or the worker's for what the daemon got on its link. */
   async acceptInbound(payload: Uint8Array): Promise<void> {
     const result = await (await this.localWork()).inbound.accept(payload);
     if ('receipt' in result) this.onReceipt(result.receipt);
