@@ -29,6 +29,26 @@ function childrenOf(pid: number): number[] {
   }
 }
 
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The daemon's children once they have exec'd: between fork and exec a child
+ * still shows its parent's command line.
+ */
+function execdChildrenOf(pid: number): number[] {
+  const own = cmdline(pid);
+  return childrenOf(pid).filter((child) => {
+    const line = cmdline(child);
+    return line !== '' && line !== own;
+  });
+}
+
 /** A zombie (dead, not yet reaped by whoever adopted it) counts as gone. */
 function alive(pid: number): boolean {
   try {
@@ -56,8 +76,8 @@ test.serial('the daemon packs in a worker process that ends with each pass; kill
   const validated = new Map(TABLES.map((table) => [table, centre.at(table, 2)] as const));
 
   const first = rig.spawnAgent(centre);
-  const [worker] = await pollUntil(() => childrenOf(first.child.pid!), (c) => c.length > 0, 'worker process of the first daemon', 30_000, 10);
-  t.true(readFileSync(`/proc/${worker}/cmdline`, 'utf8').includes('worker-main.js'), 'the child is the worker');
+  const [worker] = await pollUntil(() => execdChildrenOf(first.child.pid!), (c) => c.length > 0, 'worker process of the first daemon', 30_000, 10);
+  t.true(cmdline(worker!).includes('worker-main.js'), 'the child is the worker');
   await first.kill9();
   await pollUntil(() => alive(worker!), (a) => !a, 'end of the worker after its daemon was killed', 10_000, 20);
 
@@ -76,7 +96,7 @@ test.serial('stopped during a pass (SIGTERM to daemon and worker, as systemd sen
   await centre.enrol();
   const validated = TABLES.map((table) => centre.at(table, 2).length);
   const daemon = rig.spawnAgent(centre);
-  const [worker] = await pollUntil(() => childrenOf(daemon.child.pid!), (c) => c.length > 0, 'worker process', 30_000, 10);
+  const [worker] = await pollUntil(() => execdChildrenOf(daemon.child.pid!), (c) => c.length > 0, 'worker process', 30_000, 10);
   // Once it holds work.lock its handlers are in place: before that, a signal ends it as it would any process.
   await pollUntil(() => existsSync(join(centre.config.dataDir, 'work.lock')), (held) => held, 'the worker at work', 10_000, 10);
   process.kill(worker!, 'SIGTERM');
