@@ -15,7 +15,7 @@ export interface CrashScenarioOptions {
   services: Services;
   rounds: number;
   seed: number;
-  /** A line per round, and on the final syncs. */
+  /** A line per round (ending with the time it took), and one per final sync (with the sync's last lines when it failed). */
   log?: (line: string) => void;
   /** Most acts staff validate in a table between two rounds; default 400, less for long runs so the centre's database stays under 60,000 acts a table. */
   perRound?: number;
@@ -71,6 +71,7 @@ export async function runCrashScenario(o: CrashScenarioOptions): Promise<CrashRe
     validate();
 
     for (let round = 0; round < o.rounds; round++) {
+      const roundStarted = Date.now();
       const agent = rig.spawnAgent(centre);
       // Most kills land once the agent runs; some during start-up and recovery.
       const fromSpawn = rand() < 0.2;
@@ -84,14 +85,14 @@ export async function runCrashScenario(o: CrashScenarioOptions): Promise<CrashRe
       report.packs += agent.count((e) => e.event === 'packed');
       report.receiptsInRounds += agent.count((e) => e.event === 'receipt');
       await checkInvariants(rig, centre, validated, `round ${round}`, report.invariantBreaks);
-      log(`round ${round}: ${fromSpawn ? 'from spawn' : 'after open'} ${runMs} ms, killed while ${where}; ${agent.count((e) => e.event === 'packed')} packs, ${agent.count((e) => e.event === 'receipt')} receipts`);
+      log(`round ${round}: ${fromSpawn ? 'from spawn' : 'after open'} ${runMs} ms, killed while ${where}; ${agent.count((e) => e.event === 'packed')} packs, ${agent.count((e) => e.event === 'receipt')} receipts; ${Date.now() - roundStarted} ms in all`);
       validate();
     }
 
     for (;;) {
       report.finalSyncs++;
       const sync = await rig.syncChild(centre, 60);
-      log(`final sync ${report.finalSyncs}: ${sync.ok ? 'done' : `${sync.waiting} SDCs still waiting`}`);
+      log(`final sync ${report.finalSyncs}: ${sync.ok ? 'done' : `${sync.waiting} SDCs still waiting; its last lines:\n${sync.child.tail(15)}`}`);
       if (sync.ok && TABLES.every((t) => centre.count(t, 2, 3) === 0)) break;
       if (report.finalSyncs >= 5) break;
     }

@@ -18,12 +18,19 @@ test.after.always(async () => {
 });
 
 const ROUNDS = Number(process.env.TAMTAM_CRASH_ROUNDS ?? 50);
+/** A round usually takes 1 to 2 s; slower ones are logged. */
+const SLOW_ROUND_MS = 5_000;
 
 test('agent killed -9 at random moments: every validated act reaches the central table exactly once, none lost', async (t) => {
   t.timeout(Math.max(120_000, ROUNDS * 4_000 + 60_000));
   const seed = Number(process.env.TAMTAM_CRASH_SEED ?? Date.now() % 1_000_000);
   t.log(`seed ${seed} (TAMTAM_CRASH_SEED=${seed} replays it)`);
-  const r = await runCrashScenario({ services, rounds: ROUNDS, seed });
+  // Printed even when the test times out: where the time went.
+  const log = (line: string) => {
+    const ms = /(\d+) ms in all$/.exec(line);
+    if (!ms || Number(ms[1]) > SLOW_ROUND_MS) t.log(line);
+  };
+  const r = await runCrashScenario({ services, rounds: ROUNDS, seed, log });
   t.log(describeCrashReport(r));
 
   t.deepEqual(r.invariantBreaks, [], 'after every kill: acts at 4 are in the central table, validated acts stay on the 2-3-4 path');
