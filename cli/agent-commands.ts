@@ -84,10 +84,16 @@ async function enrolCommand(ctx: CommandContext): Promise<void> {
 async function run(ctx: CommandContext): Promise<void> {
   let print = ctx.err;
   const path = configPath(ctx);
-  const agent = await AgentRuntime.open(loadAgentConfig(path), { log: jsonLog(() => print), worker: { configPath: path } });
+  const log = jsonLog(() => print);
+  const agent = await AgentRuntime.open(loadAgentConfig(path), { log, worker: { configPath: path } });
   const stop = new AbortController();
-  process.once('SIGINT', () => stop.abort());
-  process.once('SIGTERM', () => stop.abort());
+  // Once only: a second signal takes Node's default and ends the daemon at once (its worker follows, nothing lost).
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    log('stopping', { signal, message: 'stopping once the work under way ends; Ctrl-C again stops at once (nothing is lost)' });
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   ctx.err(`agent ${agent.config.centre} running; Ctrl-C stops it (it may be killed at any time: nothing is lost)`);
   let progress: ProgressHandle | undefined;
   try {

@@ -108,6 +108,40 @@ test.serial('stopped during a pass (SIGTERM to daemon and worker, as systemd sen
   t.deepEqual(TABLES.map((table) => centre.count(table, 3, 4)), validated);
 });
 
+test.serial('Ctrl-C during a pass: the daemon says it stops once the pass ends; a second Ctrl-C ends it at once, its worker follows, and the next daemon finishes', async (t) => {
+  const rig = await E2eRig.create(services, 'worker_int', TABLES);
+  t.teardown(() => rig.close());
+  await rig.startHub();
+  const centre = await rig.addCentre({ matricule: 'CM-WRK-BFM-04', count: 300 });
+  await centre.enrol();
+  const config = JSON.parse(readFileSync(centre.configPath, 'utf8')) as { source: Record<string, unknown> };
+  config.source.busyTimeoutMs = 5_000;
+  writeFileSync(centre.configPath, JSON.stringify(config));
+  const validated = new Map(TABLES.map((table) => [table, centre.at(table, 2)] as const));
+  // The centre's application holds its database's write lock (WAL, as the agent leaves it, lets the daemon open it and read):
+  // the only worker there is waits on the lock to claim records, surely under way when Ctrl-C comes.
+  centre.db.pragma('journal_mode = WAL');
+  centre.db.exec('BEGIN IMMEDIATE');
+  const daemon = rig.spawnAgent(centre);
+  const [worker] = await pollUntil(() => execdChildrenOf(daemon.child.pid!), (c) => c.length > 0, 'worker process', 30_000, 10);
+  await pollUntil(() => existsSync(join(centre.config.dataDir, 'work.lock')), (held) => held, 'the worker at work', 10_000, 10);
+  // What a terminal's Ctrl-C does: SIGINT to its foreground process group, the daemon and its worker.
+  const ctrlC = () => {
+    for (const pid of [daemon.child.pid!, worker!]) process.kill(pid, 'SIGINT');
+  };
+  ctrlC();
+  await daemon.waitFor((e) => e.event === 'stopping' && e.signal === 'SIGINT', 'the daemon saying it stops');
+  t.true(daemon.running && alive(worker!), 'both wait for the pass under way');
+  ctrlC();
+  t.is((await daemon.exited).signal, 'SIGINT', 'the second Ctrl-C ended the daemon at once');
+  await pollUntil(() => alive(worker!), (a) => !a, 'the end of the worker after its daemon', 15_000, 20);
+  t.deepEqual(TABLES.map((table) => centre.at(table, 3).length), [0, 0], 'nothing half-claimed');
+
+  centre.db.exec('COMMIT');
+  rig.spawnAgent(centre);
+  await everyActOnce(t, rig, centre, validated);
+});
+
 test.serial('a worker that cannot do its work says why; the daemon keeps running, waits longer between tries, and finishes once the cause is gone', async (t) => {
   const rig = await E2eRig.create(services, 'worker_fail', TABLES);
   t.teardown(() => rig.close());

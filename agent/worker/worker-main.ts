@@ -8,9 +8,9 @@ import type { WorkJob } from './work-job.js';
  * before anything is loaded; the pass itself is in run-pass.ts.
  */
 
-// systemd's stop signals the daemon and its worker together (the worker has its own process group, so a
-// terminal's Ctrl-C reaches only the daemon): the daemon stops once this pass ends, so the pass finishes
-// rather than die half-way. A second signal kills the daemon, and then this process.
+// A terminal's Ctrl-C and systemd's stop signal the daemon and this process together: the daemon stops
+// once this pass ends, so the pass finishes rather than die half-way. A second signal kills the daemon,
+// and this process ends at its next step (below).
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
 
