@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
+import Database from '../common/sqlite-database.js';
 import { AgentRuntime } from '../agent/agent-runtime.js';
 import { loadAgentConfig, writeAgentConfig, type AgentConfigInput } from '../agent/config.js';
 import { enrol } from '../agent/enrolment/enrol-client.js';

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from '../common/sqlite-database.js';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { seededRandom } from '../test/helpers/acts.js';

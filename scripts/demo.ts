@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../common/sqlite-database.js';
 import { AgentRuntime } from '../agent/agent-runtime.js';
 import { loadAgentConfig, writeAgentConfig } from '../agent/config.js';
 import { enrol } from '../agent/enrolment/enrol-client.js';

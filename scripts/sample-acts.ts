@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
+import Database from '../common/sqlite-database.js';
 import { parseJsonLines } from '../common/read-input.js';
 import { TamtamError, type Value } from '../protocol/index.js';
 

@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import Database from 'better-sqlite3';
+import Database from '../common/sqlite-database.js';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import Database from 'better-sqlite3';
+import Database from '../common/sqlite-database.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

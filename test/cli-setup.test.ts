@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
+import Database from '../common/sqlite-database.js';
 import { runCli } from '../cli/main.js';
 import { freePort } from '../scripts/services/free-port.js';
 import { fillCentreDatabase, sharedData } from '../scripts/sample-acts.js';

@@ -1,8 +1,7 @@
 import test from 'ava';
-import Database from 'better-sqlite3';
+import Database, { SQLITE_DRIVER_PATH } from '../common/sqlite-database.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createRequire } from 'node:module';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +55,7 @@ const sqliteFixture = (): Fixture => {
       void withDb(path, (db) => db.prepare(`UPDATE "${table}" SET "${column}" = ? WHERE numero = ?`).run(value, numero)),
     // Another process, because better-sqlite3 blocks this thread while the agent waits for the lock.
     slowSetStatus: async (table, numero, status, holdMs) => {
-      const script = `const db = new (require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))}))(${JSON.stringify(path)});
+      const script = `const db = new (require(${JSON.stringify(SQLITE_DRIVER_PATH)}))(${JSON.stringify(path)});
         db.exec('BEGIN IMMEDIATE'); db.prepare('UPDATE "${table}" SET status = ? WHERE numero = ?').run(${status}, ${numero});
         process.stdout.write('locked\\n'); setTimeout(() => { db.exec('COMMIT'); db.close(); }, ${holdMs});`;
       const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import Database from 'better-sqlite3';
+import Database from '../common/sqlite-database.js';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

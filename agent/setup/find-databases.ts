@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from '../../common/sqlite-database.js';
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { SourceAdapter } from '../source/source-adapter.js';

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from '../../common/sqlite-database.js';
 import { existsSync } from 'node:fs';
 import { TamtamError, wrapError } from '../../protocol/errors.js';
 import {

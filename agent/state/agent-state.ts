@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from '../../common/sqlite-database.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TamtamError, wrapError } from '../../protocol/errors.js';

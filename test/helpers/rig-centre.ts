@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from '../../common/sqlite-database.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentRuntime, type AgentRuntimeOptions, type SyncReport } from '../../agent/agent-runtime.js';
