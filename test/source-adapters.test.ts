@@ -325,6 +325,36 @@ for (const fx of [sqliteFixture(), postgresFixture()]) {
   });
 }
 
+test('SQLite: a centre database its application is writing opens all the same, read in its own journal mode; a later open switches it to WAL', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tamtam-src-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'centre.db');
+  const app = new Database(path);
+  t.teardown(() => app.close());
+  app.exec("CREATE TABLE acts (numero INTEGER PRIMARY KEY, status INTEGER NOT NULL, name TEXT); INSERT INTO acts VALUES (1, 2, 'a'), (2, 2, 'b')");
+  app.exec('BEGIN IMMEDIATE');
+  app.prepare('UPDATE acts SET name = ? WHERE numero = 2').run('b2');
+  const first = await openSource({ kind: 'sqlite', path, busyTimeoutMs: 100 });
+  t.teardown(() => first.close());
+  t.deepEqual((await first.readValidated('acts', { limit: 10 })).map((r) => r.values.name), ['a', 'b'], 'the committed rows, not the ones being written');
+  const fileMode = () => {
+    const look = new Database(path, { readonly: true });
+    try {
+      return look.pragma('journal_mode', { simple: true });
+    } finally {
+      look.close();
+    }
+  };
+  t.is(fileMode(), 'delete');
+  await t.throwsAsync(first.setStatus('acts', [1], 2, 3), { code: 'E_IO', message: /stayed locked.*try again later/ });
+  app.exec('COMMIT');
+  await first.close();
+  const second = await openSource({ kind: 'sqlite', path, busyTimeoutMs: 100 });
+  t.teardown(() => second.close());
+  t.is(fileMode(), 'wal');
+  t.deepEqual(await second.setStatus('acts', [1], 2, 3), [1]);
+});
+
 test('openSource rejects an unknown kind and a missing SQLite file with E_CONFIG', async (t) => {
   await t.throwsAsync(openSource({ kind: 'oracle' } as never), { code: 'E_CONFIG' });
   await t.throwsAsync(openSource({ kind: 'sqlite', path: join(tmpdir(), 'no-such-centre.db') }), { code: 'E_CONFIG' });

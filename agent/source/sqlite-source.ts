@@ -15,9 +15,13 @@ interface SqliteTable {
 
 const IN_LIST_MAX = 500;
 
-function sqliteError(e: unknown, what: string): TamtamError {
+function isBusy(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
+function sqliteError(e: unknown, what: string): TamtamError {
+  if (isBusy(e)) {
     return wrapError(e, 'E_IO', `${what}: the centre database stayed locked by another program past the busy timeout; try again later`, { retryable: true });
   }
   return wrapError(e, 'E_IO', `${what}: ${e instanceof Error ? e.message : String(e)}`);
@@ -37,15 +41,19 @@ export class SqliteSource implements SourceAdapter {
     let db: Database.Database | undefined;
     try {
       db = new Database(path, { fileMustExist: true, timeout: opts.busyTimeoutMs ?? 10_000 });
-      // WAL lets the centre application keep writing while the agent reads.
-      db.pragma('journal_mode = WAL');
+      // WAL lets the centre application keep writing while the agent reads. Switching needs the file to itself:
+      // while the application writes, this open reads in the file's own mode, and a later open switches.
+      try {
+        db.pragma('journal_mode = WAL');
+      } catch (e) {
+        if (!isBusy(e)) throw e;
+      }
       // better-sqlite3 is built with a 16 MB page cache per connection, which the daemon's polls fill and keep for months; SQLite's own default (2 MB) is enough.
       db.pragma(`cache_size = -${opts.cacheKb ?? 2000}`);
       return new SqliteSource(db, path);
     } catch (e) {
       db?.close();
-      const code = (e as { code?: unknown })?.code;
-      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw sqliteError(e, `cannot open centre database ${path}`);
+      if (isBusy(e)) throw sqliteError(e, `cannot open centre database ${path}`);
       throw wrapError(e, 'E_CONFIG', `cannot open centre database ${path} (${e instanceof Error ? e.message : String(e)}): check it is an SQLite file the agent may read and write`);
     }
   }
