@@ -1,10 +1,10 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAgentConfig, type AgentConfigInput } from '../agent/config.js';
 import { LinkRig } from '../scripts/link-rig.js';
 import type { ActTable } from '../scripts/sample-acts.js';
-import { E2eRig, LoggedProcess, pollUntil, startServices, type LogEvent, type RigCentre, type Services } from './helpers/e2e-rig.js';
+import { E2eRig, LoggedProcess, pollUntil, startServices, type CentreSpec, type LogEvent, type RigCentre, type Services } from './helpers/e2e-rig.js';
 
 /*
  * `agent run` leaves packing, receipts and diagnostics to a worker process
@@ -58,6 +58,16 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A rig with its hub started and one enrolled centre (of births and deaths unless `spec` says). */
+async function hubAndCentre(t: ExecutionContext, name: string, spec: CentreSpec): Promise<{ rig: E2eRig; centre: RigCentre }> {
+  const rig = await E2eRig.create(services, name, TABLES);
+  t.teardown(() => rig.close());
+  await rig.startHub();
+  const added = await rig.addCentre(spec);
+  await added.enrol();
+  return { rig, centre: added };
+}
+
 async function everyActOnce(t: { deepEqual(a: unknown, b: unknown, m?: string): void }, rig: E2eRig, centre: RigCentre, validated: Map<ActTable, number[]>): Promise<void> {
   for (const table of TABLES) {
     const sent = validated.get(table)!;
@@ -68,11 +78,7 @@ async function everyActOnce(t: { deepEqual(a: unknown, b: unknown, m?: string): 
 }
 
 test.serial('the daemon packs in a worker process that ends with each pass; killed -9 mid-pass, it leaves no worker behind, and the next daemon finishes the work', async (t) => {
-  const rig = await E2eRig.create(services, 'worker_kill', TABLES);
-  t.teardown(() => rig.close());
-  await rig.startHub();
-  const centre = await rig.addCentre({ matricule: 'CM-WRK-YDE-01', count: 8000 });
-  await centre.enrol();
+  const { rig, centre } = await hubAndCentre(t, 'worker_kill', { matricule: 'CM-WRK-YDE-01', count: 8000 });
   const validated = new Map(TABLES.map((table) => [table, centre.at(table, 2)] as const));
 
   const first = rig.spawnAgent(centre);
@@ -89,11 +95,7 @@ test.serial('the daemon packs in a worker process that ends with each pass; kill
 });
 
 test.serial('stopped during a pass (SIGTERM to daemon and worker, as systemd sends), the daemon lets the pass finish and exits cleanly', async (t) => {
-  const rig = await E2eRig.create(services, 'worker_stop', TABLES);
-  t.teardown(() => rig.close());
-  await rig.startHub();
-  const centre = await rig.addCentre({ matricule: 'CM-WRK-GAR-03', count: 8000 });
-  await centre.enrol();
+  const { rig, centre } = await hubAndCentre(t, 'worker_stop', { matricule: 'CM-WRK-GAR-03', count: 8000 });
   const validated = TABLES.map((table) => centre.at(table, 2).length);
   const daemon = rig.spawnAgent(centre);
   const [worker] = await pollUntil(() => execdChildrenOf(daemon.child.pid!), (c) => c.length > 0, 'worker process', 30_000, 10);
@@ -109,11 +111,7 @@ test.serial('stopped during a pass (SIGTERM to daemon and worker, as systemd sen
 });
 
 test.serial('Ctrl-C during a pass: the daemon says it stops once the pass ends; a second Ctrl-C ends it at once, its worker follows, and the next daemon finishes', async (t) => {
-  const rig = await E2eRig.create(services, 'worker_int', TABLES);
-  t.teardown(() => rig.close());
-  await rig.startHub();
-  const centre = await rig.addCentre({ matricule: 'CM-WRK-BFM-04', count: 300 });
-  await centre.enrol();
+  const { rig, centre } = await hubAndCentre(t, 'worker_int', { matricule: 'CM-WRK-BFM-04', count: 300 });
   const config = JSON.parse(readFileSync(centre.configPath, 'utf8')) as { source: Record<string, unknown> };
   config.source.busyTimeoutMs = 5_000;
   writeFileSync(centre.configPath, JSON.stringify(config));
@@ -143,11 +141,7 @@ test.serial('Ctrl-C during a pass: the daemon says it stops once the pass ends; 
 });
 
 test.serial('a worker that cannot do its work says why; the daemon keeps running, waits longer between tries, and finishes once the cause is gone', async (t) => {
-  const rig = await E2eRig.create(services, 'worker_fail', TABLES);
-  t.teardown(() => rig.close());
-  await rig.startHub();
-  const centre = await rig.addCentre({ matricule: 'CM-WRK-DLA-02', count: 300, batching: { minRecords: 1 } });
-  await centre.enrol();
+  const { rig, centre } = await hubAndCentre(t, 'worker_fail', { matricule: 'CM-WRK-DLA-02', count: 300, batching: { minRecords: 1 } });
   const config = JSON.parse(readFileSync(centre.configPath, 'utf8')) as { source: Record<string, unknown> };
   config.source.busyTimeoutMs = 200;
   writeFileSync(centre.configPath, JSON.stringify(config));
