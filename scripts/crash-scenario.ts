@@ -15,8 +15,8 @@ export interface CrashScenarioOptions {
   services: Services;
   rounds: number;
   seed: number;
-  /** A line per round (ending with the time it took), and one per final sync (with the sync's last lines when it failed). */
-  log?: (line: string) => void;
+  /** A line per round, with its number and the time it took, and one per final sync (with the sync's last lines when it failed). */
+  log?: (line: string, round?: { round: number; ms: number }) => void;
   /** Most acts staff validate in a table between two rounds; default 400, less for long runs so the centre's database stays under 60,000 acts a table. */
   perRound?: number;
 }
@@ -85,7 +85,8 @@ export async function runCrashScenario(o: CrashScenarioOptions): Promise<CrashRe
       report.packs += agent.count((e) => e.event === 'packed');
       report.receiptsInRounds += agent.count((e) => e.event === 'receipt');
       await checkInvariants(rig, centre, validated, `round ${round}`, report.invariantBreaks);
-      log(`round ${round}: ${fromSpawn ? 'from spawn' : 'after open'} ${runMs} ms, killed while ${where}; ${agent.count((e) => e.event === 'packed')} packs, ${agent.count((e) => e.event === 'receipt')} receipts; ${Date.now() - roundStarted} ms in all`);
+      const ms = Date.now() - roundStarted;
+      log(`round ${round}: ${fromSpawn ? 'from spawn' : 'after open'} ${runMs} ms, killed while ${where}; ${agent.count((e) => e.event === 'packed')} packs, ${agent.count((e) => e.event === 'receipt')} receipts; ${ms} ms in all`, { round, ms });
       validate();
     }
 

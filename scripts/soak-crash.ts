@@ -19,9 +19,8 @@ async function main(): Promise<number> {
     const every = Math.max(1, Math.floor(rounds / 20));
     const report = await runCrashScenario({
       services, rounds, seed,
-      log: (line) => {
-        const round = /^round (\d+):/.exec(line);
-        if (!round || Number(round[1]) % every === 0) process.stdout.write(`${line}\n`);
+      log: (line, at) => {
+        if (!at || at.round % every === 0) process.stdout.write(`${line}\n`);
       },
     });
     process.stdout.write(`\n${describeCrashReport(report)}\n`);

@@ -118,12 +118,13 @@ const UNIQUE_VIOLATION = '23505';
 async function copyNewRows(tx: Transaction, o: MergeOptions, cols: string[]): Promise<MergeResult | undefined> {
   const { batch, shape } = o;
   const central = centralTableSql(batch.table);
-  const taken = new Set<string>();
+  // A record version twice in one batch is copied once.
+  const keys = new Set<string>();
   const fresh: number[] = [];
   for (const r of allRows(batch)) {
     const key = keyOf(batch, shape, r);
-    if (taken.has(key)) continue;
-    taken.add(key);
+    if (keys.has(key)) continue;
+    keys.add(key);
     fresh.push(r);
   }
   await tx.query('SAVEPOINT tamtam_copy');
@@ -136,7 +137,7 @@ async function copyNewRows(tx: Transaction, o: MergeOptions, cols: string[]): Pr
     return undefined;
   }
   await tx.query('RELEASE SAVEPOINT tamtam_copy');
-  return settle(batch, shape, new Set(fresh.map((r) => keyOf(batch, shape, r))));
+  return settle(batch, shape, keys);
 }
 
 /** COPY names the line it refused; callers read it as the batch's record number, and only `rows` were copied. */
